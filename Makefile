@@ -1,0 +1,54 @@
+# Run `make help` for the list of targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+
+# Everything below runs inside the virtual environment; jupyter kernels find its python first.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export MPLBACKEND ?= Agg
+
+.DEFAULT_GOAL := help
+.PHONY: help install course lab test unit nbcheck nbval bench clean-notebooks clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv, install pinned requirements and course_lib (editable); quick when nothing changed
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+course: install ## Execute every notebook in the lecture profile, in place, and render HTML to build/
+	COURSE_PROFILE=$${COURSE_PROFILE:-lecture} $(BIN)/python tools/nbtools.py run --html build $(NOTEBOOKS)
+
+lab: install ## Start Jupyter Lab on the notebooks
+	$(BIN)/jupyter lab notebooks/
+
+test: install unit nbcheck nbval ## Unit tests + notebook hygiene + notebooks re-executed (smoke profile)
+
+unit: install ## Unit tests only
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest tests
+
+nbcheck: install ## Notebooks are clean: executed, no errors, no absolute paths, no metadata noise, import course_lib
+	$(BIN)/python tools/nbtools.py check $(NOTEBOOKS)
+
+nbval: install ## Re-execute the notebooks in the smoke profile; compare the # NBVAL_CHECK_OUTPUT cells
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks/
+
+bench: install ## Time every notebook (lecture profile) and write bench/results.md
+	$(BIN)/python bench/run.py
+
+clean-notebooks: install ## Strip metadata noise from the notebooks (keeps outputs)
+	$(BIN)/python tools/nbtools.py clean $(NOTEBOOKS)
+
+clean: ## Remove build/ and caches (keeps .venv)
+	rm -rf build .pytest_cache bench/.records
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,61 @@
+"""Let ``make bench`` collect the figures a notebook measures, from the notebook's own run.
+
+``record()`` writes JSON only when ``$COURSE_BENCH_DIR`` is set (bench/run.py sets it);
+in a normal notebook run it does nothing. ``TrainingTimer`` measures training throughput.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+BENCH_DIR_VAR = "COURSE_BENCH_DIR"
+
+
+def record(section, rows):
+    """Store ``rows`` (a list of flat dicts) under ``section`` for bench/run.py; no-op otherwise."""
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError("record() expects a list of dicts, one per measured model.")
+    target = os.environ.get(BENCH_DIR_VAR)
+    if not target:
+        return None
+    path = Path(target) / f"{section}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=2, default=float))
+    return path
+
+
+def _callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class TrainingTimer(_callback_base()):
+    """Keras callback: wall time of ``fit`` and training throughput in examples/s.
+
+    The first epoch includes tracing the graph; ``images_per_s`` counts it too, which is
+    what a student waiting for ``fit`` experiences.
+    """
+
+    def __init__(self, n_examples):
+        super().__init__()
+        if n_examples <= 0:
+            raise ValueError(f"n_examples must be positive, got {n_examples}.")
+        self.n_examples = int(n_examples)
+        self.epochs = 0
+        self.seconds = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+    def on_train_end(self, logs=None):
+        self.seconds = time.perf_counter() - self._start
+
+    @property
+    def images_per_s(self):
+        return self.n_examples * self.epochs / self.seconds if self.seconds else float("nan")

@@ -1,0 +1,143 @@
+"""MNIST from the shipped file, and the preprocessing the lectures use.
+
+Introduced in 01_likelihood; used by every lecture. ``load_mnist`` never downloads when
+``data/mnist.npz`` is present: it checks the file's sha256 (once per process) and returns
+the Keras layout ``(x_train, y_train), (x_test, y_test)``.
+"""
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+MNIST_SHA256 = "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
+DEFAULT_MNIST_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
+_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_verified = set()  # (path, size, mtime) of files whose checksum already matched
+
+
+class CorruptDataError(ValueError):
+    """The data file exists but is not the file the course ships."""
+
+
+def _sha256(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fix_hint(path):
+    return (
+        f"Fix: restore it with `git checkout -- data/mnist.npz` (or delete {path} to fall "
+        "back to keras.datasets.mnist.load_data(), which downloads)."
+    )
+
+
+def load_mnist(path=None, expected_sha256=MNIST_SHA256):
+    """Return ``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, shapes
+    (60000, 28, 28), (60000,), (10000, 28, 28), (10000,).
+
+    - ``path`` defaults to the repository's ``data/mnist.npz``.
+    - The sha256 is checked the first time a given file is loaded in this process.
+    - If the file is absent, falls back to ``keras.datasets.mnist.load_data()`` and warns.
+    - If it is corrupt or truncated, raises ``CorruptDataError`` (a ValueError) naming
+      the file and the fix.
+    """
+    path = Path(path) if path is not None else DEFAULT_MNIST_PATH
+    if not path.exists():
+        warnings.warn(
+            f"{path} not found: falling back to keras.datasets.mnist.load_data(), which "
+            "downloads MNIST unless ~/.keras/datasets holds it. Restore the shipped copy "
+            "with `git checkout -- data/mnist.npz` to stay offline.",
+            stacklevel=2,
+        )
+        import keras
+
+        return keras.datasets.mnist.load_data()
+
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _verified:
+        got = _sha256(path)
+        if expected_sha256 is not None and got != expected_sha256:
+            raise CorruptDataError(
+                f"{path} is corrupt or truncated: its sha256 is {got}, expected "
+                f"{expected_sha256} ({stat.st_size} bytes on disk). {_fix_hint(path)}"
+            )
+        _verified.add(key)
+    try:
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in _KEYS}
+    except Exception as exc:  # zip/pickle errors when the checksum was not enforced
+        raise CorruptDataError(f"{path} could not be read ({exc}). {_fix_hint(path)}") from exc
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def scale(x):
+    """Map uint8 pixels 0..255 to float32 in [0, 1]."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"scale() expects integer pixels 0..255, got dtype {x.dtype}.")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise ValueError(f"scale() expects pixels in 0..255, got range {x.min()}..{x.max()}.")
+    return x.astype("float32") / 255.0
+
+
+def _check_unit_interval(x, name):
+    x = np.asarray(x, dtype="float32")
+    if x.size and (np.nanmin(x) < 0.0 or np.nanmax(x) > 1.0 or np.isnan(x).any()):
+        raise ValueError(f"{name}() expects values in [0, 1] (use scale() first), "
+                         f"got range {np.nanmin(x):.3g}..{np.nanmax(x):.3g}.")
+    return x
+
+
+def flatten(x):
+    """(n, 28, 28[, 1]) images -> (n, 784) vectors, the dense models' layout."""
+    x = np.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"flatten() expects a batch of images, got shape {x.shape}.")
+    return x.reshape(len(x), -1)
+
+
+def binarize_static(x, threshold=0.5):
+    """Fixed binarization: 1 where the [0, 1] intensity exceeds ``threshold``."""
+    x = _check_unit_interval(x, "binarize_static")
+    return (x > threshold).astype("float32")
+
+
+def binarize_dynamic(x, seed=None):
+    """Dynamic binarization: each pixel ~ Bernoulli(intensity), drawn anew on every call.
+
+    This is the binarized MNIST used for likelihood numbers in the literature (a new
+    draw per epoch acts as data augmentation).
+    """
+    x = _check_unit_interval(x, "binarize_dynamic")
+    rng = np.random.default_rng(seed)
+    return (rng.random(x.shape, dtype="float32") < x).astype("float32")
+
+
+def one_hot(y, num_classes=10):
+    """Integer labels (n,) -> float32 one-hot rows (n, num_classes)."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"one_hot() expects a 1-D array of labels, got shape {y.shape}.")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"one_hot() expects integer labels, got dtype {y.dtype}.")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"one_hot() expects labels in 0..{num_classes - 1}, "
+                         f"got range {y.min()}..{y.max()}.")
+    return np.eye(num_classes, dtype="float32")[y]
+
+
+def add_noise(x, noise_factor=0.5, seed=None, clip=True):
+    """Corrupt [0, 1] images with additive Gaussian noise of std ``noise_factor``
+    (clipped back to [0, 1] by default): the input of a denoising autoencoder."""
+    if noise_factor < 0:
+        raise ValueError(f"noise_factor must be >= 0, got {noise_factor}.")
+    x = _check_unit_interval(x, "add_noise")
+    rng = np.random.default_rng(seed)
+    noisy = x + noise_factor * rng.standard_normal(x.shape, dtype="float32")
+    return np.clip(noisy, 0.0, 1.0) if clip else noisy
