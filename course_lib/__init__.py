@@ -17,6 +17,35 @@ import os
 # on a CPU laptop; hide it unless the user asked for it. Must happen before TF is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with the C++ stderr silenced for the duration of the import.
+
+    Its start-up lines ("Could not find cuda drivers ... GPU will not be used") are written
+    by absl before TF_CPP_MIN_LOG_LEVEL takes effect, and would clutter the first cell of
+    every notebook. Python exceptions are not affected: a broken install still raises.
+    """
+    if os.environ.get("COURSE_VERBOSE_TF"):
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+        tensorflow.constant(0.0) + 1.0  # the first op initialises the devices (more chatter)
+        # Python-side warnings such as "5 out of the last 7 calls ... triggered tf.function
+        # retracing" (predict on batches of new sizes) are harmless here.
+        tensorflow.get_logger().setLevel("ERROR")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
+
 from course_lib.profile import PROFILES, current_profile, pick  # noqa: E402
 
 __all__ = ["PROFILES", "current_profile", "pick"]

@@ -1,0 +1,37 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib.bench import TrainingTimer, record
+
+
+def test_record_is_a_noop_without_bench_dir(monkeypatch):
+    monkeypatch.delenv("COURSE_BENCH_DIR", raising=False)
+    assert record("x", [{"a": 1}]) is None
+
+
+def test_record_writes_json(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_BENCH_DIR", str(tmp_path))
+    path = record("03_autoencoders", [{"model": "m", "loss": np.float32(0.5)}])
+    assert json.loads(path.read_text()) == [{"model": "m", "loss": 0.5}]
+
+
+def test_record_rejects_bad_rows():
+    with pytest.raises(ValueError, match="list of dicts"):
+        record("x", {"a": 1})
+
+
+def test_training_timer_counts_epochs_and_throughput():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    timer = TrainingTimer(32)
+    model.fit(np.zeros((32, 3)), np.zeros((32, 1)), epochs=3, verbose=0, callbacks=[timer])
+    assert timer.epochs == 3 and timer.seconds > 0
+    assert timer.images_per_s == pytest.approx(96 / timer.seconds)
+
+
+def test_training_timer_bad_size():
+    with pytest.raises(ValueError, match="positive"):
+        TrainingTimer(0)

@@ -1,0 +1,131 @@
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from course_lib import data
+from course_lib.data import (CorruptDataError, add_noise, binarize_dynamic, binarize_static,
+                             flatten, load_mnist, one_hot, scale)
+
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def test_shipped_file_matches_checksum():
+    assert data._sha256(data.DEFAULT_MNIST_PATH) == data.MNIST_SHA256
+
+
+def test_keras_layout(mnist):
+    (x_train, y_train), (x_test, y_test) = mnist
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    assert y_train.shape == (60000,) and y_test.shape == (10000,)
+    assert x_train.dtype == np.uint8 and y_train.dtype == np.uint8
+    assert x_train.max() == 255 and x_train.min() == 0
+
+
+def test_published_mnist_facts(mnist):
+    (_, y_train), (_, y_test) = mnist
+    assert np.bincount(y_train).tolist() == TRAIN_COUNTS
+    assert np.bincount(y_test).tolist() == TEST_COUNTS
+    assert y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "mnist.npz"
+    bad.write_bytes(data.DEFAULT_MNIST_PATH.read_bytes()[:1000])
+    with pytest.raises(CorruptDataError) as err:
+        load_mnist(bad)
+    message = str(err.value)
+    assert str(bad) in message and "git checkout -- data/mnist.npz" in message
+    assert isinstance(err.value, ValueError)
+
+
+def test_corrupt_file_without_checksum_still_a_clear_error(tmp_path):
+    bad = tmp_path / "mnist.npz"
+    bad.write_bytes(b"not a zip file at all")
+    with pytest.raises(CorruptDataError, match="could not be read"):
+        load_mnist(bad, expected_sha256=None)
+
+
+def test_checksum_checked_once_per_file(tmp_path, monkeypatch):
+    copy = tmp_path / "mnist.npz"
+    shutil.copy(data.DEFAULT_MNIST_PATH, copy)
+    calls = []
+    real = data._sha256
+    monkeypatch.setattr(data, "_sha256", lambda p: calls.append(p) or real(p))
+    load_mnist(copy)
+    load_mnist(copy)
+    assert len(calls) == 1
+
+
+def test_missing_file_falls_back_to_keras_and_says_so(tmp_path, monkeypatch):
+    import keras
+
+    sentinel = ((np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8)),) * 2
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: sentinel)
+    with pytest.warns(UserWarning, match="falling back to keras.datasets.mnist.load_data"):
+        assert load_mnist(tmp_path / "absent.npz") is sentinel
+
+
+def test_scale():
+    x = np.array([[0, 51, 255]], dtype=np.uint8)
+    np.testing.assert_allclose(scale(x), [[0.0, 0.2, 1.0]])
+    assert scale(x).dtype == np.float32
+    with pytest.raises(ValueError, match="integer"):
+        scale(x.astype("float32"))
+    with pytest.raises(ValueError, match="0..255"):
+        scale(np.array([300]))
+
+
+def test_flatten():
+    assert flatten(np.zeros((3, 28, 28, 1))).shape == (3, 784)
+    with pytest.raises(ValueError, match="batch"):
+        flatten(np.zeros(5))
+
+
+def test_static_binarization():
+    x = np.array([0.0, 0.5, 0.51, 1.0], dtype="float32")
+    np.testing.assert_array_equal(binarize_static(x), [0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        binarize_static(np.array([0, 255]))
+
+
+def test_dynamic_binarization_is_bernoulli_of_intensity():
+    x = np.full((200_000,), 0.3, dtype="float32")
+    b = binarize_dynamic(x, seed=0)
+    assert set(np.unique(b)) <= {0.0, 1.0}
+    assert abs(b.mean() - 0.3) < 3 * np.sqrt(0.3 * 0.7 / x.size)  # within 3 standard errors
+    np.testing.assert_array_equal(b, binarize_dynamic(x, seed=0))
+    assert not np.array_equal(b, binarize_dynamic(x, seed=1))
+    np.testing.assert_array_equal(binarize_dynamic(np.array([0.0, 1.0]), seed=3), [0.0, 1.0])
+
+
+def test_one_hot():
+    np.testing.assert_array_equal(one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+    with pytest.raises(ValueError, match="0..9"):
+        one_hot(np.array([10]))
+    with pytest.raises(ValueError, match="1-D"):
+        one_hot(np.zeros((2, 2), int))
+    with pytest.raises(ValueError, match="integer"):
+        one_hot(np.array([0.5]))
+
+
+def test_add_noise_statistics_and_clipping():
+    x = np.full((100_000,), 0.5, dtype="float32")
+    raw = add_noise(x, 0.1, seed=0, clip=False)
+    assert abs(raw.mean() - 0.5) < 0.002 and abs(raw.std() - 0.1) < 0.002
+    clipped = add_noise(x, 2.0, seed=0)
+    assert clipped.min() == 0.0 and clipped.max() == 1.0
+    np.testing.assert_array_equal(add_noise(x, 0.0, seed=0), x)
+    with pytest.raises(ValueError, match="noise_factor"):
+        add_noise(x, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        add_noise(x[:10], 0.5, seed=1)

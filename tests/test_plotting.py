@@ -1,0 +1,44 @@
+import keras
+import numpy as np
+import pytest
+
+from course_lib.plotting import describe_model, format_table, show_image_rows
+
+
+def test_show_image_rows_grid():
+    fig = show_image_rows([np.zeros((3, 784)), np.ones((3, 28, 28, 1))], row_titles=["a", "b"], title="t")
+    assert len(fig.axes) == 6
+    assert fig.axes[0].get_ylabel() == "a" and fig.axes[3].get_ylabel() == "b"
+
+
+def test_show_image_rows_bad_input():
+    with pytest.raises(ValueError, match="same number"):
+        show_image_rows([np.zeros((3, 784)), np.zeros((2, 784))])
+    with pytest.raises(ValueError, match="square"):
+        show_image_rows([np.zeros((2, 10))])
+    with pytest.raises(ValueError, match="row titles"):
+        show_image_rows([np.zeros((2, 784))], row_titles=["a", "b"])
+    with pytest.raises(ValueError, match="at least one"):
+        show_image_rows([])
+
+
+def test_format_table_aligns_columns():
+    text = format_table([{"model": "a", "loss": 0.123456}, {"model": "longer", "loss": 2.0}])
+    lines = text.splitlines()
+    assert lines[0].split() == ["model", "loss"]
+    assert lines[2].endswith("0.1235") and lines[3].endswith("2.0000")
+    assert len({len(l) for l in lines}) == 1
+    with pytest.raises(ValueError):
+        format_table([])
+
+
+def test_describe_model_is_deterministic(capsys):
+    def build():
+        x = keras.Input((4,))
+        return keras.Model(x, keras.layers.Dense(3)(keras.layers.Dense(5)(x)))
+
+    describe_model(build())
+    first = capsys.readouterr().out
+    describe_model(build())  # new auto-generated layer names, same text
+    assert capsys.readouterr().out == first
+    assert "total params: 43" in first and "(None, 3)" in first

@@ -1,0 +1,36 @@
+import pytest
+
+from course_lib.profile import PROFILES, current_profile, pick
+
+
+def test_default_is_lecture(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    assert current_profile() == "lecture"
+
+
+@pytest.mark.parametrize("raw,expected", [("smoke", "smoke"), (" FULL ", "full"), ("", "lecture")])
+def test_reads_environment(monkeypatch, raw, expected):
+    monkeypatch.setenv("COURSE_PROFILE", raw)
+    assert current_profile() == expected
+
+
+def test_unknown_profile_lists_valid_ones(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "huge")
+    with pytest.raises(ValueError) as err:
+        current_profile()
+    for name in PROFILES:
+        assert name in str(err.value)
+    assert "huge" in str(err.value)
+
+
+def test_pick_follows_profile(monkeypatch):
+    for name, value in zip(PROFILES, (1, 5, 50)):
+        monkeypatch.setenv("COURSE_PROFILE", name)
+        assert pick(smoke=1, lecture=5, full=50) == value
+
+
+def test_pick_needs_every_profile_and_no_other():
+    with pytest.raises(ValueError, match="missing"):
+        pick(smoke=1, lecture=5)
+    with pytest.raises(ValueError, match="unknown"):
+        pick(smoke=1, lecture=5, full=50, gpu=100)
