@@ -12,6 +12,7 @@ import ast
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def problems(path, nb, lib_names):
 
 def run(paths, html_dir=None, timeout=1800):
     """Execute each notebook in place with the current COURSE_PROFILE; return {name: seconds}."""
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     profile = os.environ.get("COURSE_PROFILE", "lecture")
@@ -116,8 +118,12 @@ def run(paths, html_dir=None, timeout=1800):
         print(f"[{k}/{len(paths)}] {path.name} ({profile}) ...", end=" ", flush=True)
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        with tempfile.TemporaryDirectory() as sockets:
+            # IPC sockets in a private folder: no "kernel is running over TCP" warning,
+            # nothing left behind in the working directory.
+            km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+            NotebookClient(nb, km=km, timeout=timeout,
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
         seconds = time.perf_counter() - start
         timings[path.stem] = seconds
         nbformat.write(clean(nb), path)
