@@ -141,3 +141,30 @@ def add_noise(x, noise_factor=0.5, seed=None, clip=True):
     rng = np.random.default_rng(seed)
     noisy = x + noise_factor * rng.standard_normal(x.shape, dtype="float32")
     return np.clip(noisy, 0.0, 1.0) if clip else noisy
+
+
+def binarized_batches(x, batch_size=100, labels=None, seed=0):
+    """A ``tf.data`` pipeline of shuffled batches, binarized anew every epoch
+    (dynamic binarization, as ``binarize_dynamic`` but inside the input pipeline).
+
+    ``x``: [0, 1] images, flat (n, 784). With ``labels`` (one-hot, (n, k)) each element is
+    ``(images, labels)`` for a conditional model. Introduced in 04_vae.
+    """
+    import tensorflow as tf
+
+    x = _check_unit_interval(x, "binarized_batches")
+    if labels is not None and len(labels) != len(x):
+        raise ValueError(f"got {len(x)} images but {len(labels)} labels.")
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    data = x if labels is None else (x, np.asarray(labels, dtype="float32"))
+    ds = tf.data.Dataset.from_tensor_slices(data).shuffle(len(x), seed=seed).batch(batch_size)
+    # A stateful generator: its state advances across epochs. (A plain tf.random.uniform
+    # here would replay the same draws every epoch once a global seed is set.)
+    generator = tf.random.Generator.from_seed(seed)
+
+    def binarize(images, *rest):
+        sample = tf.cast(generator.uniform(tf.shape(images)) < images, tf.float32)
+        return (sample, *rest) if rest else sample
+
+    return ds.map(binarize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

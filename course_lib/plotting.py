@@ -223,3 +223,97 @@ def plot_mode_fits(grid, log_p, fits, title=None, target_label="target p(x)", xl
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def plot_latent_scatter(z, labels, title=None, ax=None, max_points=5000):
+    """2-D latent codes as a scatter plot coloured by digit label (04_vae, 05_cvae)."""
+    z, labels = np.asarray(z), np.asarray(labels)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"plot_latent_scatter() needs 2-D codes of shape (n, 2), got {z.shape}.")
+    if len(labels) != len(z):
+        raise ValueError(f"got {len(z)} codes but {len(labels)} labels.")
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4.8))
+    z, labels = z[:max_points], labels[:max_points]
+    points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7, vmin=-0.5, vmax=9.5)
+    ax.figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title or "Latent codes of test digits")
+    return ax.figure
+
+
+def latent_grid(n=15, spread=0.95):
+    """An n x n grid of 2-D latent points at the N(0, 1) quantiles in (1-spread)/2 .. (1+spread)/2,
+    rows from top (high z_2) to bottom, so that equal steps hold equal prior mass."""
+    from statistics import NormalDist
+
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}.")
+    if not 0 < spread < 1:
+        raise ValueError(f"spread must be in (0, 1), got {spread}.")
+    q = np.array([NormalDist().inv_cdf(p) for p in np.linspace((1 - spread) / 2, (1 + spread) / 2, n)])
+    z1, z2 = np.meshgrid(q, q[::-1])
+    return np.stack([z1.ravel(), z2.ravel()], axis=1).astype("float32")
+
+
+def show_manifold(decode, n=15, spread=0.95, title=None):
+    """Decode ``latent_grid(n)`` with ``decode`` (a function of (m, 2) codes returning
+    (m, 784) images) and draw the n x n manifold of the 2-D latent space."""
+    images = np.asarray(decode(latent_grid(n, spread))).reshape(n, n, 28, 28)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(images.transpose(0, 2, 1, 3).reshape(n * 28, n * 28), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(r"$z_1$: N(0, 1) quantiles $\rightarrow$")
+    ax.set_ylabel(r"$z_2$: N(0, 1) quantiles $\rightarrow$")
+    ax.set_title(title or "Digits decoded from a grid of the latent space")
+    return fig
+
+
+def latent_explorer(decode, limit=3.0):
+    """Sliders over a 2-D latent code that redraw the decoded digit (ipywidgets, live kernel).
+
+    Always also returns a static figure: the digits along each axis, which is what the
+    sliders show, for viewers where widgets do not render (GitHub, HTML exports, nbval).
+    """
+    plt = _plt()
+    steps = np.linspace(-limit, limit, 9).astype("float32")
+    along = np.concatenate([np.stack([steps, np.zeros_like(steps)], 1),
+                            np.stack([np.zeros_like(steps), steps], 1)])
+    images = np.asarray(decode(along)).reshape(2, 9, 28, 28)
+    fig, axes = plt.subplots(2, 9, figsize=(9, 2.4))
+    for r, name in enumerate(["$z_1$", "$z_2$"]):
+        for c in range(9):
+            axes[r, c].imshow(images[r, c], cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            axes[r, c].set_title(f"{steps[c]:+.1f}", fontsize=7)
+        axes[r, 0].set_ylabel(name + " varies", fontsize=8)
+    fig.suptitle("What the sliders show (static fallback): one latent coordinate moves, the other is 0")
+    fig.tight_layout()
+    try:
+        import ipywidgets as widgets
+        from IPython.display import display
+    except ImportError:  # plain Python: the static figure is all there is
+        return fig
+
+    out = widgets.Output()
+
+    def redraw(z1=0.0, z2=0.0):
+        with out:
+            out.clear_output(wait=True)
+            image = np.asarray(decode(np.array([[z1, z2]], "float32"))).reshape(28, 28)
+            small, ax = plt.subplots(figsize=(2.2, 2.2))
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+            ax.set_axis_off()
+            ax.set_title(f"z = ({z1:+.1f}, {z2:+.1f})", fontsize=9)
+            display(small)
+            plt.close(small)
+
+    sliders = {k: widgets.FloatSlider(0.0, min=-limit, max=limit, step=0.1, description=k) for k in ("z1", "z2")}
+    display(widgets.HBox([widgets.VBox(list(sliders.values())), out]))
+    widgets.interactive_output(redraw, sliders)
+    return fig

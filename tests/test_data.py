@@ -129,3 +129,20 @@ def test_add_noise_statistics_and_clipping():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         add_noise(x[:10], 0.5, seed=1)
+
+
+def test_binarized_batches_redraw_every_epoch():
+    from course_lib.data import binarized_batches
+
+    x = np.full((40, 784), 0.5, dtype="float32")
+    ds = binarized_batches(x, batch_size=16)
+    first, second = (np.concatenate([b.numpy() for b in ds]) for _ in range(2))
+    assert first.shape == (40, 784) and set(np.unique(first)) <= {0.0, 1.0}
+    assert abs(first.mean() - 0.5) < 0.02 and not np.array_equal(first, second)
+    labels = np.eye(10, dtype="float32")[np.arange(40) % 10]
+    images, onehot = next(iter(binarized_batches(x, 8, labels=labels)))
+    assert images.shape == (8, 784) and onehot.shape == (8, 10)
+    with pytest.raises(ValueError, match="40 images but 3 labels"):
+        binarized_batches(x, 8, labels=labels[:3])
+    with pytest.raises(ValueError, match="batch_size"):
+        binarized_batches(x, 0)

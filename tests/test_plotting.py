@@ -42,3 +42,33 @@ def test_describe_model_is_deterministic(capsys):
     describe_model(build())  # new auto-generated layer names, same text
     assert capsys.readouterr().out == first
     assert "total params: 43" in first and "(None, 3)" in first
+
+
+def test_latent_grid_sits_at_normal_quantiles():
+    from statistics import NormalDist
+
+    from course_lib.plotting import latent_grid
+
+    grid = latent_grid(n=3, spread=0.5)
+    q = NormalDist().inv_cdf(0.75)
+    assert grid.shape == (9, 2)
+    np.testing.assert_allclose(grid[0], [-q, q], rtol=1e-6)     # top-left: low z1, high z2
+    np.testing.assert_allclose(grid[4], [0.0, 0.0], atol=1e-7)  # centre
+    with pytest.raises(ValueError, match="spread"):
+        latent_grid(spread=1.0)
+    with pytest.raises(ValueError, match="n must"):
+        latent_grid(n=1)
+
+
+def test_latent_figures():
+    from course_lib.plotting import latent_explorer, plot_latent_scatter, show_manifold
+
+    decode = lambda z: np.tile(np.clip(z[:, :1], 0, 1), (1, 784))  # noqa: E731
+    fig = show_manifold(decode, n=4)
+    assert fig.axes[0].images[0].get_array().shape == (4 * 28, 4 * 28)
+    assert len(latent_explorer(decode).axes) == 18
+    assert plot_latent_scatter(np.zeros((5, 2)), np.arange(5)).axes
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        plot_latent_scatter(np.zeros((5, 3)), np.arange(5))
+    with pytest.raises(ValueError, match="5 codes but 4 labels"):
+        plot_latent_scatter(np.zeros((5, 2)), np.arange(4))

@@ -1,0 +1,307 @@
+"""The variational autoencoder of the slides, and its conditional variant. Introduced in 04_vae.
+
+    encoder  q(z|x):   784 -> Dense(512, relu) -> mu, log_sigma     (2-D latent on the slides)
+    sampler:           z = Lambda(sample_z)([mu, log_sigma])         (reparameterization trick)
+    decoder  p(x|z):   z -> Dense(512, relu) -> Dense(784) logits -> sigmoid
+    loss:              reconstruction + kl_weight * KL(q(z|x) || N(0, I))
+
+Naming follows the slides: ``log_sigma`` is what the slide calls it, but it holds the
+**log-variance** log(sigma^2), which is why ``sample_z`` uses exp(log_sigma / 2) = sigma.
+
+The loss is computed in ``VAE.compute_loss`` from the model's outputs, not with
+``add_loss`` on symbolic tensors (which Keras 3 no longer supports, and which broke many
+published VAE examples). ``sample_z`` and ``VAE`` are registered serializables, so a saved
+``.keras`` file loads with ``safe_mode=True`` once ``course_lib.vae`` is imported.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from course_lib.divergences import kl_to_standard_normal
+
+RECONSTRUCTIONS = ("mse", "bce")
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+def sample_z(args):
+    """The slides' one-liner: z = mu + exp(log_sigma / 2) * eps, eps ~ N(0, I).
+
+    ``log_sigma`` is the log-variance, so exp(log_sigma / 2) is the standard deviation.
+    The randomness enters only through ``eps``: gradients flow to ``mu`` and ``log_sigma``.
+    """
+    mu, log_sigma = args
+    eps = keras.random.normal(shape=ops.shape(mu), mean=0.0, stddev=1.0)
+    return mu + ops.exp(log_sigma / 2) * eps
+
+
+def _check_size(**sizes):
+    for key, value in sizes.items():
+        if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0):
+            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+
+
+def build_encoder(latent_dim=2, hidden=512, input_dim=784, num_classes=None):
+    """q(z|x[, c]): the slide's encoder. With ``num_classes``, a one-hot label is
+    concatenated to the image (the conditional VAE, 05_cvae)."""
+    _check_size(latent_dim=latent_dim, hidden=hidden, input_dim=input_dim, num_classes=num_classes)
+    x = keras.Input(shape=(input_dim,), name="image")
+    inputs, h = [x], x
+    if num_classes:
+        c = keras.Input(shape=(num_classes,), name="label")
+        inputs, h = [x, c], layers.Concatenate(name="image_and_label")([x, c])
+    h_q = layers.Dense(hidden, activation="relu", name="h_q")(h)
+    mu = layers.Dense(latent_dim, activation="linear", name="mu")(h_q)
+    log_sigma = layers.Dense(latent_dim, activation="linear", name="log_sigma")(h_q)  # log-variance
+    return keras.Model(inputs if num_classes else x, [mu, log_sigma], name="encoder")
+
+
+def build_decoder(latent_dim=2, hidden=512, output_dim=784, num_classes=None):
+    """p(x|z[, c]): Bernoulli means of the 784 pixels. The last Dense layer is named
+    ``logits`` so that log-likelihoods can be computed without clipping a sigmoid."""
+    _check_size(latent_dim=latent_dim, hidden=hidden, output_dim=output_dim, num_classes=num_classes)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    inputs, h = [z], z
+    if num_classes:
+        c = keras.Input(shape=(num_classes,), name="label")
+        inputs, h = [z, c], layers.Concatenate(name="z_and_label")([z, c])
+    h_p = layers.Dense(hidden, activation="relu", name="h_p")(h)
+    logits = layers.Dense(output_dim, name="logits")(h_p)
+    x_hat = layers.Activation("sigmoid", name="x_hat")(logits)
+    return keras.Model(inputs if num_classes else z, x_hat, name="decoder")
+
+
+def reconstruction_loss(x, x_hat, kind="mse"):
+    """Per-example reconstruction error, summed over pixels.
+
+    ``"mse"``: sum_j (x_j - x_hat_j)^2, the slides' choice. ``"bce"``: sum_j of the binary
+    cross-entropy, i.e. -log p(x|z) under a Bernoulli decoder (the likelihood lectures use).
+    Summing (not averaging) over pixels keeps it on the same scale as the KL, which is
+    summed over latent dimensions; ``kl_weight`` then sets the balance.
+    """
+    if kind not in RECONSTRUCTIONS:
+        raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {kind!r}.")
+    x = ops.convert_to_tensor(x, dtype="float32")
+    x_hat = ops.convert_to_tensor(x_hat, dtype="float32")
+    if tuple(x.shape[1:]) != tuple(x_hat.shape[1:]):
+        raise ValueError(f"x and x_hat differ in shape: {tuple(x.shape)} vs {tuple(x_hat.shape)}.")
+    if kind == "mse":
+        return ops.sum(ops.square(x - x_hat), axis=-1)
+    p = ops.clip(x_hat, 1e-7, 1 - 1e-7)
+    return -ops.sum(x * ops.log(p) + (1 - x) * ops.log(1 - p), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class VAE(keras.Model):
+    """encoder -> Lambda(sample_z) -> decoder, trained on reconstruction + kl_weight * KL.
+
+    ``vae(x)`` (or ``vae([x, c])`` when conditional) returns ``(x_hat, mu, log_sigma)``.
+    Train with ``vae.fit(x)`` or ``vae.fit([x, c])``: no targets, the input is the target.
+    """
+
+    def __init__(self, encoder, decoder, kl_weight=1.0, reconstruction="mse", **kwargs):
+        super().__init__(**kwargs)
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}.")
+        if not kl_weight >= 0:
+            raise ValueError(f"kl_weight must be >= 0, got {kl_weight}.")
+        self.encoder, self.decoder, self.reconstruction = encoder, decoder, reconstruction
+        # A variable, not a float: a callback may change it during training (KL annealing)
+        # and the compiled train step sees the new value.
+        self._kl_weight = keras.Variable(float(kl_weight), trainable=False, name="kl_weight")
+        self.sampler = layers.Lambda(sample_z, name="z")        # the slide's Lambda layer
+        self.num_classes = encoder.input[1].shape[-1] if isinstance(encoder.input, list) else None
+        self.latent_dim = decoder.input[0].shape[-1] if self.num_classes else decoder.input.shape[-1]
+        self.input_dim = decoder.output.shape[-1]
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.recon_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    @property
+    def kl_weight(self):
+        return float(keras.ops.convert_to_numpy(self._kl_weight))
+
+    @kl_weight.setter
+    def kl_weight(self, value):
+        if not value >= 0:
+            raise ValueError(f"kl_weight must be >= 0, got {value}.")
+        self._kl_weight.assign(float(value))
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.recon_tracker, self.kl_tracker]
+
+    def _split(self, inputs):
+        """(x, c) for a conditional VAE, (x, None) otherwise; checks the label's width."""
+        if self.num_classes is None:
+            if isinstance(inputs, (list, tuple)):
+                raise ValueError("this VAE is not conditional: pass images only, not (images, labels).")
+            return inputs, None
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError("a conditional VAE takes [images, one_hot_labels].")
+        x, c = inputs
+        check_labels(c, self.num_classes, len_like=x)
+        return x, c
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_arrays(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_arrays(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def _check_arrays(self, x):
+        """Eager checks of array inputs, so that bad labels fail before tracing starts."""
+        if isinstance(x, (list, tuple)) or self.num_classes is not None:
+            if hasattr(x[0] if isinstance(x, (list, tuple)) else x, "shape"):
+                self._split(x)
+
+    def encode(self, x, c=None):
+        mu, log_sigma = self.encoder(x if c is None else [x, c])
+        return mu, log_sigma
+
+    def decode(self, z, c=None):
+        return self.decoder(z if c is None else [z, c])
+
+    def call(self, inputs, training=False):
+        x, c = self._split(inputs)
+        mu, log_sigma = self.encode(x, c)
+        z = self.sampler([mu, log_sigma])
+        return self.decode(z, c), mu, log_sigma
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        images, _ = self._split(x)
+        x_hat, mu, log_sigma = y_pred
+        recon = reconstruction_loss(images, x_hat, self.reconstruction)   # (batch,)
+        kl = kl_to_standard_normal(mu, log_sigma)                          # (batch,)
+        loss = ops.mean(recon + self._kl_weight * kl)
+        self.loss_tracker.update_state(loss)
+        self.recon_tracker.update_state(ops.mean(recon))
+        self.kl_tracker.update_state(ops.mean(kl))
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        return {**super().get_config(),
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "kl_weight": self.kl_weight, "reconstruction": self.reconstruction}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
+
+
+def build_vae(latent_dim=2, hidden=512, input_dim=784, num_classes=None, kl_weight=1.0, reconstruction="mse"):
+    """The slides' VAE (``num_classes=None``) or conditional VAE (``num_classes=10``), built."""
+    vae = VAE(build_encoder(latent_dim, hidden, input_dim, num_classes),
+              build_decoder(latent_dim, hidden, input_dim, num_classes),
+              kl_weight=kl_weight, reconstruction=reconstruction,
+              name="cvae" if num_classes else "vae")
+    dummy = np.zeros((1, input_dim), "float32")
+    vae([dummy, np.eye(num_classes, dtype="float32")[:1]] if num_classes else dummy)  # build weights
+    return vae
+
+
+def check_labels(c, num_classes, len_like=None):
+    """Raise ValueError unless ``c`` is a (n, num_classes) one-hot-sized array whose count
+    matches ``len_like`` (when given)."""
+    shape = tuple(c.shape)
+    if len(shape) != 2 or shape[-1] not in (num_classes, None):
+        raise ValueError(f"labels must be one-hot of shape (n, {num_classes}), got shape {shape}; "
+                         "use course_lib.data.one_hot(y).")
+    if len_like is not None:
+        n_x, n_c = len_like.shape[0], shape[0]
+        if n_x is not None and n_c is not None and n_x != n_c:
+            raise ValueError(f"got {n_x} images but {n_c} labels.")
+
+
+def _log_normal(z, mu, log_var):
+    """log N(z; mu, exp(log_var)), summed over the last axis (NumPy, float64)."""
+    return -0.5 * np.sum(math.log(2 * math.pi) + log_var + (z - mu) ** 2 / np.exp(log_var), axis=-1)
+
+
+def _check_likelihood_inputs(vae, x, c):
+    x = np.asarray(x, dtype="float32")
+    if x.ndim != 2 or x.shape[1] != vae.input_dim:
+        raise ValueError(f"x must be flat images (n, {vae.input_dim}), got shape {x.shape}.")
+    if not np.isin(x, (0.0, 1.0)).all():
+        raise ValueError("the Bernoulli likelihood needs binary images: use binarize_dynamic/static first.")
+    if (c is None) != (vae.num_classes is None):
+        raise ValueError("pass labels c exactly when the VAE is conditional.")
+    if c is not None:
+        c = np.asarray(c, dtype="float32")
+        check_labels(c, vae.num_classes, len_like=x)
+    return x, c
+
+
+def _logits_model(vae):
+    return keras.Model(vae.decoder.input, vae.decoder.get_layer("logits").output)
+
+
+def _log_bernoulli(x, logits):
+    """log Bernoulli(x | sigmoid(logits)) summed over pixels = sum x*l - log(1 + e^l), stably."""
+    return np.sum(x * logits - np.logaddexp(0.0, logits), axis=-1)
+
+
+def _batches(n, batch_size, progress, desc):
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="batch")
+    return starts
+
+
+def _posterior_samples(vae, logits_model, xb, cb, k, rng):
+    """k draws z ~ q(z|x) per image, and log p(x|z) for each: arrays (k, b, d), (k, b), plus mu, log_var."""
+    mu, log_var = (np.asarray(t, dtype="float64") for t in vae.encode(xb, cb))
+    z = mu + np.exp(log_var / 2) * rng.standard_normal((k,) + mu.shape)     # sample_z, in NumPy
+    zf = z.reshape(-1, mu.shape[-1]).astype("float32")
+    dec_in = zf if cb is None else [zf, np.tile(cb, (k, 1))]
+    logits = np.asarray(logits_model(dec_in), dtype="float64").reshape(k, len(xb), -1)
+    return z, _log_bernoulli(xb, logits), mu, log_var
+
+
+def iwae_log_likelihood(vae, x, c=None, k=100, batch_size=100, seed=0, progress=False):
+    """Importance-weighted estimate of log p(x) in nats, one value per image (Burda et al. 2016).
+
+        log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)
+
+    with the Bernoulli decoder on binary ``x``. k = 1 is a one-sample ELBO; the bound
+    tightens towards log p(x) as k grows. Report ``-mean`` as the test NLL.
+    """
+    x, c = _check_likelihood_inputs(vae, x, c)
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    logits_model, rng, out = _logits_model(vae), np.random.default_rng(seed), np.empty(len(x))
+    for start in _batches(len(x), batch_size, progress, f"IWAE k={k}"):
+        xb = x[start:start + batch_size]
+        cb = None if c is None else c[start:start + batch_size]
+        z, log_px_z, mu, log_var = _posterior_samples(vae, logits_model, xb, cb, k, rng)
+        log_w = log_px_z + _log_normal(z, 0.0, 0.0) - _log_normal(z, mu, log_var)   # (k, b)
+        m = log_w.max(axis=0)
+        out[start:start + len(xb)] = m + np.log(np.mean(np.exp(log_w - m), axis=0))  # log-mean-exp
+    return out
+
+
+def elbo(vae, x, c=None, num_samples=10, batch_size=100, seed=0):
+    """The ELBO in nats per image: E_q[log p(x|z)] (Monte Carlo, ``num_samples`` draws)
+    minus KL(q(z|x) || N(0, I)) in closed form. A lower bound on log p(x)."""
+    x, c = _check_likelihood_inputs(vae, x, c)
+    logits_model, rng, out = _logits_model(vae), np.random.default_rng(seed), np.empty(len(x))
+    for start in range(0, len(x), batch_size):
+        xb = x[start:start + batch_size]
+        cb = None if c is None else c[start:start + batch_size]
+        _, log_px_z, mu, log_var = _posterior_samples(vae, logits_model, xb, cb, num_samples, rng)
+        kl = 0.5 * np.sum(np.exp(log_var) + mu**2 - 1.0 - log_var, axis=-1)
+        out[start:start + len(xb)] = log_px_z.mean(axis=0) - kl
+    return out

@@ -1,0 +1,187 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib import vae as V
+from course_lib.divergences import kl_to_standard_normal
+
+
+@pytest.fixture(scope="module")
+def binary_batch():
+    return (np.random.default_rng(0).random((64, 784)) < 0.15).astype("float32")
+
+
+def test_sample_z_statistics_match_mu_and_variance():
+    keras.utils.set_random_seed(0)
+    n = 200_000
+    mu = np.tile(np.array([[1.0, -2.0]], "float32"), (n, 1))
+    log_sigma = np.tile(np.log(np.array([[1.0, 4.0]], "float32")), (n, 1))  # variances 1 and 4
+    z = keras.ops.convert_to_numpy(V.sample_z([mu, log_sigma]))
+    np.testing.assert_allclose(z.mean(axis=0), [1.0, -2.0], atol=0.02)
+    np.testing.assert_allclose(z.var(axis=0), [1.0, 4.0], rtol=0.02)  # exp(log_sigma): a log-variance
+
+
+def test_gradients_reach_mu_and_log_sigma_through_the_sample():
+    mu = tf.Variable([[0.5, -1.0]])
+    log_sigma = tf.Variable([[0.2, -0.6]])
+    with tf.GradientTape() as tape:
+        z = V.sample_z([mu, log_sigma])
+        total = tf.reduce_sum(z)
+    g_mu, g_ls = tape.gradient(total, [mu, log_sigma])
+    eps = (z - mu) / tf.exp(log_sigma / 2)  # the noise that was drawn
+    np.testing.assert_allclose(g_mu.numpy(), [[1.0, 1.0]])                          # dz/dmu = 1
+    np.testing.assert_allclose(g_ls.numpy(), (0.5 * tf.exp(log_sigma / 2) * eps).numpy(), rtol=1e-5)
+
+
+def test_architecture_matches_slides():
+    vae = V.build_vae(latent_dim=2)
+    enc = vae.encoder
+    assert [tuple(t.shape) for t in enc.outputs] == [(None, 2), (None, 2)]
+    assert enc.get_layer("h_q").units == 512 and enc.get_layer("mu").activation.__name__ == "linear"
+    assert vae.decoder.output_shape == (None, 784)
+    assert isinstance(vae.sampler, keras.layers.Lambda) and vae.sampler.function is V.sample_z
+    assert V.build_vae(latent_dim=20).latent_dim == 20
+
+
+def test_reconstruction_losses_against_numpy():
+    x = np.array([[0.0, 1.0, 1.0]], "float32")
+    x_hat = np.array([[0.2, 0.7, 0.9]], "float32")
+    np.testing.assert_allclose(V.reconstruction_loss(x, x_hat, "mse"), [0.04 + 0.09 + 0.01], rtol=1e-6)
+    expected = -(np.log(0.8) + np.log(0.7) + np.log(0.9))
+    np.testing.assert_allclose(V.reconstruction_loss(x, x_hat, "bce"), [expected], rtol=1e-6)
+    with pytest.raises(ValueError, match="one of"):
+        V.reconstruction_loss(x, x_hat, "l1")
+    with pytest.raises(ValueError, match="differ in shape"):
+        V.reconstruction_loss(x, x_hat[:, :2])
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0, 3.5])
+def test_loss_is_reconstruction_plus_weighted_closed_form_kl(binary_batch, weight):
+    vae = V.build_vae(latent_dim=3, kl_weight=weight, reconstruction="bce")
+    x = binary_batch[:8]
+    x_hat, mu, log_sigma = vae(x)
+    loss = float(vae.compute_loss(x=x, y_pred=(x_hat, mu, log_sigma)))
+    by_hand = np.mean(keras.ops.convert_to_numpy(V.reconstruction_loss(x, x_hat, "bce"))
+                      + weight * keras.ops.convert_to_numpy(kl_to_standard_normal(mu, log_sigma)))
+    assert loss == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_training_steps_lower_the_loss(binary_batch):
+    keras.utils.set_random_seed(0)
+    vae = V.build_vae(latent_dim=2, hidden=64, reconstruction="bce")
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    before = vae.evaluate(binary_batch, verbose=0, return_dict=True)["loss"]
+    history = vae.fit(binary_batch, epochs=5, batch_size=32, verbose=0)
+    assert set(history.history) == {"loss", "reconstruction", "kl"}
+    assert vae.evaluate(binary_batch, verbose=0, return_dict=True)["loss"] < before
+
+
+def test_conditional_vae_and_bad_labels(binary_batch):
+    cvae = V.build_vae(latent_dim=2, hidden=32, num_classes=10)
+    labels = np.eye(10, dtype="float32")[np.arange(64) % 10]
+    cvae.compile(optimizer="adam")
+    cvae.fit([binary_batch, labels], epochs=1, batch_size=32, verbose=0)
+    assert cvae.encoder.get_layer("image_and_label").output.shape[-1] == 794
+    with pytest.raises(ValueError, match=r"one-hot of shape \(n, 10\)"):
+        cvae.fit([binary_batch, labels[:, :9]], verbose=0)
+    with pytest.raises(ValueError, match="64 images but 10 labels"):
+        cvae.fit([binary_batch, labels[:10]], verbose=0)
+    with pytest.raises(ValueError, match="takes \\[images, one_hot_labels\\]"):
+        cvae.fit(binary_batch, verbose=0)
+    with pytest.raises(ValueError, match="not conditional"):
+        V.build_vae(latent_dim=2, hidden=32).fit([binary_batch, labels], verbose=0)
+    with pytest.raises(ValueError, match="exactly when"):
+        V.iwae_log_likelihood(cvae, binary_batch, k=2)
+
+
+@pytest.mark.parametrize("kwargs", [{"latent_dim": 0}, {"hidden": -3}, {"num_classes": 2.5}])
+def test_bad_sizes(kwargs):
+    with pytest.raises(ValueError, match="positive integer"):
+        V.build_vae(**kwargs)
+
+
+def test_bad_loss_settings():
+    with pytest.raises(ValueError, match="kl_weight"):
+        V.build_vae(kl_weight=-1)
+    with pytest.raises(ValueError, match="reconstruction"):
+        V.build_vae(reconstruction="l2")
+
+
+def test_iwae_is_above_elbo_and_rises_with_k(binary_batch):
+    keras.utils.set_random_seed(1)
+    vae = V.build_vae(latent_dim=2, hidden=64, reconstruction="bce")
+    vae.compile(optimizer="adam")
+    vae.fit(binary_batch, epochs=3, batch_size=32, verbose=0)
+    elbo = V.elbo(vae, binary_batch, num_samples=200).mean()
+    bounds = [V.iwae_log_likelihood(vae, binary_batch, k=k, seed=2).mean() for k in (1, 10, 100)]
+    assert bounds[0] == pytest.approx(elbo, abs=0.05 * abs(elbo))  # k = 1 is a one-sample ELBO
+    assert elbo <= bounds[1] <= bounds[2]
+
+
+def test_iwae_converges_to_the_exact_likelihood():
+    """With a 1-D latent, log p(x) = log integral p(x|z) p(z) dz by quadrature: the reference."""
+    keras.utils.set_random_seed(3)
+    vae = V.build_vae(latent_dim=1, hidden=8, input_dim=6, reconstruction="bce")
+    x = (np.random.default_rng(4).random((5, 6)) < 0.5).astype("float32")
+    grid = np.linspace(-10, 10, 8001)
+    logits = np.asarray(V._logits_model(vae)(grid[:, None].astype("float32")), "float64")  # (g, 6)
+    log_joint = (x[:, None, :] * logits - np.logaddexp(0, logits)).sum(-1) - 0.5 * (grid**2 + np.log(2 * np.pi))
+    m = log_joint.max(axis=1, keepdims=True)
+    exact = (m + np.log(np.exp(log_joint - m).sum(axis=1, keepdims=True) * (grid[1] - grid[0])))[:, 0]
+    iwae = V.iwae_log_likelihood(vae, x, k=20_000, seed=5)
+    assert np.all(V.elbo(vae, x, num_samples=5000, seed=5) <= exact)   # a bound in expectation
+    np.testing.assert_allclose(iwae, exact, atol=0.02)
+
+
+def test_likelihood_bad_input(binary_batch):
+    vae = V.build_vae(latent_dim=2, hidden=16)
+    with pytest.raises(ValueError, match="binary"):
+        V.iwae_log_likelihood(vae, binary_batch * 0.5 + 0.1)
+    with pytest.raises(ValueError, match=r"\(n, 784\)"):
+        V.elbo(vae, binary_batch.reshape(-1, 28, 28))
+    with pytest.raises(ValueError, match="k must"):
+        V.iwae_log_likelihood(vae, binary_batch, k=0)
+
+
+def test_saved_vae_loads_in_safe_mode_in_a_fresh_process(tmp_path):
+    keras.utils.set_random_seed(6)
+    vae = V.build_vae(latent_dim=2, hidden=32, kl_weight=0.5, reconstruction="bce")
+    path = tmp_path / "vae.keras"
+    vae.save(path)
+    z = np.linspace(-2, 2, 10, dtype="float32").reshape(5, 2)
+    expected = np.asarray(vae.decoder(z))
+    script = textwrap.dedent(f"""
+        import json, numpy as np, keras
+        import course_lib.vae  # registers sample_z and VAE
+        vae = keras.saving.load_model({str(path)!r}, safe_mode=True)
+        z = np.linspace(-2, 2, 10, dtype="float32").reshape(5, 2)
+        out = np.asarray(vae.decoder(z))
+        print(json.dumps({{"out": out.tolist(), "w": vae.kl_weight, "rec": vae.reconstruction,
+                          "fn": vae.sampler.function.__name__}}))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(np.array(got["out"]), expected, rtol=1e-6)
+    assert (got["w"], got["rec"], got["fn"]) == (0.5, "bce", "sample_z")
+
+
+def test_kl_weight_can_change_after_compiling(binary_batch):
+    """KL annealing: a new weight reaches the already-traced loss."""
+    vae = V.build_vae(latent_dim=2, hidden=16, kl_weight=0.0, reconstruction="bce")
+    vae.compile(optimizer="adam")
+    keras.utils.set_random_seed(0)
+    first = vae.evaluate(binary_batch, batch_size=64, verbose=0, return_dict=True)
+    assert first["loss"] == pytest.approx(first["reconstruction"], rel=1e-5)
+    vae.kl_weight = 2.0
+    keras.utils.set_random_seed(0)
+    second = vae.evaluate(binary_batch, batch_size=64, verbose=0, return_dict=True)
+    assert second["loss"] == pytest.approx(second["reconstruction"] + 2.0 * second["kl"], rel=1e-5)
+    with pytest.raises(ValueError, match="kl_weight"):
+        vae.kl_weight = -1.0
