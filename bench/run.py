@@ -39,6 +39,7 @@ def markdown_table(rows):
 
 
 def versions():
+    import course_lib  # noqa: F401  (imports TensorFlow quietly)
     import keras
     import tensorflow as tf
 
@@ -68,7 +69,7 @@ def main(argv):
     rows = []
     for name, seconds in timings.items():
         budget = BUDGET_S.get(name[:2])
-        rows.append({"notebook": name, "seconds": round(seconds, 1),
+        rows.append({"notebook": name, "seconds": f"{seconds:.1f}",
                      "budget (s)": budget if budget else "-",
                      "within budget": "yes" if budget and seconds <= budget else ("NO" if budget else "-")})
     out += [markdown_table(rows), ""]

@@ -148,7 +148,8 @@ def binarized_batches(x, batch_size=100, labels=None, seed=0):
     (dynamic binarization, as ``binarize_dynamic`` but inside the input pipeline).
 
     ``x``: [0, 1] images, flat (n, 784). With ``labels`` (one-hot, (n, k)) each element is
-    ``(images, labels)`` for a conditional model. Introduced in 04_vae.
+    ``((images, labels),)``: both are inputs of a conditional model (05_cvae), and there is
+    no target. Introduced in 04_vae.
     """
     import tensorflow as tf
 
@@ -165,6 +166,7 @@ def binarized_batches(x, batch_size=100, labels=None, seed=0):
 
     def binarize(images, *rest):
         sample = tf.cast(generator.uniform(tf.shape(images)) < images, tf.float32)
-        return (sample, *rest) if rest else sample
+        # ((images, labels),): Keras reads a 1-tuple as inputs only, no targets
+        return ((sample, *rest),) if rest else sample
 
     return ds.map(binarize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -284,7 +284,7 @@ def latent_explorer(decode, limit=3.0):
     along = np.concatenate([np.stack([steps, np.zeros_like(steps)], 1),
                             np.stack([np.zeros_like(steps), steps], 1)])
     images = np.asarray(decode(along)).reshape(2, 9, 28, 28)
-    fig, axes = plt.subplots(2, 9, figsize=(9, 2.4))
+    fig, axes = plt.subplots(2, 9, figsize=(9, 3.0))
     for r, name in enumerate(["$z_1$", "$z_2$"]):
         for c in range(9):
             axes[r, c].imshow(images[r, c], cmap="gray", vmin=0, vmax=1)

@@ -43,6 +43,10 @@ def _check_size(**sizes):
             raise ValueError(f"{key} must be a positive integer, got {value!r}.")
 
 
+def _as_tuple(hidden):
+    return tuple(hidden) if isinstance(hidden, (list, tuple)) else (hidden,)
+
+
 def build_encoder(latent_dim=2, hidden=512, input_dim=784, num_classes=None):
     """q(z|x[, c]): the slide's encoder. With ``num_classes``, a one-hot label is
     concatenated to the image (the conditional VAE, 05_cvae)."""
@@ -61,14 +65,16 @@ def build_encoder(latent_dim=2, hidden=512, input_dim=784, num_classes=None):
 def build_decoder(latent_dim=2, hidden=512, output_dim=784, num_classes=None):
     """p(x|z[, c]): Bernoulli means of the 784 pixels. The last Dense layer is named
     ``logits`` so that log-likelihoods can be computed without clipping a sigmoid."""
-    _check_size(latent_dim=latent_dim, hidden=hidden, output_dim=output_dim, num_classes=num_classes)
+    _check_size(latent_dim=latent_dim, output_dim=output_dim, num_classes=num_classes,
+                **{f"hidden[{i}]": h for i, h in enumerate(_as_tuple(hidden))})
     z = keras.Input(shape=(latent_dim,), name="z")
     inputs, h = [z], z
     if num_classes:
         c = keras.Input(shape=(num_classes,), name="label")
         inputs, h = [z, c], layers.Concatenate(name="z_and_label")([z, c])
-    h_p = layers.Dense(hidden, activation="relu", name="h_p")(h)
-    logits = layers.Dense(output_dim, name="logits")(h_p)
+    for i, units in enumerate(_as_tuple(hidden)):
+        h = layers.Dense(units, activation="relu", name="h_p" if i == 0 else f"h_p{i + 1}")(h)
+    logits = layers.Dense(output_dim, name="logits")(h)
     x_hat = layers.Activation("sigmoid", name="x_hat")(logits)
     return keras.Model(inputs if num_classes else z, x_hat, name="decoder")
 
@@ -91,6 +97,12 @@ def reconstruction_loss(x, x_hat, kind="mse"):
         return ops.sum(ops.square(x - x_hat), axis=-1)
     p = ops.clip(x_hat, 1e-7, 1 - 1e-7)
     return -ops.sum(x * ops.log(p) + (1 - x) * ops.log(1 - p), axis=-1)
+
+
+def _tensors(first, second):
+    # Keras refuses a list that mixes tensors and NumPy arrays as a model input.
+    first = ops.convert_to_tensor(first, dtype="float32")
+    return first, None if second is None else ops.convert_to_tensor(second, dtype="float32")
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -147,6 +159,8 @@ class VAE(keras.Model):
 
     def fit(self, x=None, *args, **kwargs):
         self._check_arrays(x)
+        if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
+            kwargs.setdefault("shuffle", False)  # a tf.data pipeline shuffles itself
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
@@ -160,10 +174,14 @@ class VAE(keras.Model):
                 self._split(x)
 
     def encode(self, x, c=None):
+        """(mu, log_sigma) of q(z|x[, c]); accepts arrays or tensors."""
+        x, c = _tensors(x, c)
         mu, log_sigma = self.encoder(x if c is None else [x, c])
         return mu, log_sigma
 
     def decode(self, z, c=None):
+        """Pixel probabilities of p(x|z[, c]); accepts arrays or tensors."""
+        z, c = _tensors(z, c)
         return self.decoder(z if c is None else [z, c])
 
     def call(self, inputs, training=False):
@@ -200,10 +218,16 @@ class VAE(keras.Model):
         return cls(**config)
 
 
-def build_vae(latent_dim=2, hidden=512, input_dim=784, num_classes=None, kl_weight=1.0, reconstruction="mse"):
-    """The slides' VAE (``num_classes=None``) or conditional VAE (``num_classes=10``), built."""
+def build_vae(latent_dim=2, hidden=512, input_dim=784, num_classes=None, kl_weight=1.0,
+              reconstruction="mse", decoder_hidden=None):
+    """The slides' VAE (``num_classes=None``) or conditional VAE (``num_classes=10``), built.
+
+    ``hidden`` is the encoder's hidden layer (512 on the slide); ``decoder_hidden`` the
+    decoder's hidden layers (default: the mirror image, ``hidden``; a tuple stacks layers).
+    """
     vae = VAE(build_encoder(latent_dim, hidden, input_dim, num_classes),
-              build_decoder(latent_dim, hidden, input_dim, num_classes),
+              build_decoder(latent_dim, hidden if decoder_hidden is None else decoder_hidden,
+                            input_dim, num_classes),
               kl_weight=kl_weight, reconstruction=reconstruction,
               name="cvae" if num_classes else "vae")
     dummy = np.zeros((1, input_dim), "float32")
@@ -305,3 +329,14 @@ def elbo(vae, x, c=None, num_samples=10, batch_size=100, seed=0):
         kl = 0.5 * np.sum(np.exp(log_var) + mu**2 - 1.0 - log_var, axis=-1)
         out[start:start + len(xb)] = log_px_z.mean(axis=0) - kl
     return out
+
+
+def make_optimizer(epochs, steps_per_epoch, peak_lr=3e-3, final_fraction=0.05):
+    """Adam whose learning rate follows a cosine from ``peak_lr`` down to
+    ``final_fraction * peak_lr`` over the whole run. The decay matters on a CPU budget:
+    the last, small steps settle the weights and gain several nats of likelihood."""
+    _check_size(epochs=epochs, steps_per_epoch=steps_per_epoch)
+    if not peak_lr > 0 or not 0 <= final_fraction <= 1:
+        raise ValueError(f"need peak_lr > 0 and 0 <= final_fraction <= 1, got {peak_lr}, {final_fraction}.")
+    schedule = keras.optimizers.schedules.CosineDecay(peak_lr, epochs * steps_per_epoch, alpha=final_fraction)
+    return keras.optimizers.Adam(schedule)

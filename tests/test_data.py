@@ -140,7 +140,7 @@ def test_binarized_batches_redraw_every_epoch():
     assert first.shape == (40, 784) and set(np.unique(first)) <= {0.0, 1.0}
     assert abs(first.mean() - 0.5) < 0.02 and not np.array_equal(first, second)
     labels = np.eye(10, dtype="float32")[np.arange(40) % 10]
-    images, onehot = next(iter(binarized_batches(x, 8, labels=labels)))
+    ((images, onehot),) = next(iter(binarized_batches(x, 8, labels=labels)))
     assert images.shape == (8, 784) and onehot.shape == (8, 10)
     with pytest.raises(ValueError, match="40 images but 3 labels"):
         binarized_batches(x, 8, labels=labels[:3])

@@ -185,3 +185,42 @@ def test_kl_weight_can_change_after_compiling(binary_batch):
     assert second["loss"] == pytest.approx(second["reconstruction"] + 2.0 * second["kl"], rel=1e-5)
     with pytest.raises(ValueError, match="kl_weight"):
         vae.kl_weight = -1.0
+
+
+def test_decoder_can_stack_hidden_layers():
+    vae = V.build_vae(latent_dim=2, decoder_hidden=(512, 512))
+    dense = [l for l in vae.decoder.layers if isinstance(l, keras.layers.Dense)]
+    assert [l.units for l in dense] == [512, 512, 784]
+    assert vae.encoder.get_layer("h_q").units == 512
+    with pytest.raises(ValueError, match="hidden"):
+        V.build_vae(decoder_hidden=(512, 0))
+
+
+def test_make_optimizer_decays_from_peak_to_floor():
+    opt = V.make_optimizer(epochs=2, steps_per_epoch=50, peak_lr=1e-2, final_fraction=0.1)
+    schedule = opt.learning_rate if callable(opt.learning_rate) else opt._learning_rate
+    assert float(schedule(0)) == pytest.approx(1e-2)
+    assert float(schedule(50)) == pytest.approx(1e-2 * (0.1 + 0.9 * 0.5), rel=1e-5)  # half-way
+    assert float(schedule(100)) == pytest.approx(1e-3, rel=1e-5)
+    with pytest.raises(ValueError):
+        V.make_optimizer(epochs=0, steps_per_epoch=10)
+    with pytest.raises(ValueError):
+        V.make_optimizer(epochs=1, steps_per_epoch=10, peak_lr=-1)
+
+
+def test_conditional_vae_trains_on_a_binarized_pipeline():
+    from course_lib.data import binarized_batches
+
+    x = np.random.default_rng(0).random((64, 784)).astype("float32")
+    labels = np.eye(10, dtype="float32")[np.arange(64) % 10]
+    cvae = V.build_vae(latent_dim=2, hidden=16, num_classes=10, reconstruction="bce")
+    cvae.compile(optimizer="adam")
+    history = cvae.fit(binarized_batches(x, 32, labels=labels), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+
+
+def test_encode_decode_accept_mixed_arrays_and_tensors():
+    cvae = V.build_vae(latent_dim=2, hidden=16, num_classes=3)
+    mu, _ = cvae.encode(np.zeros((4, 784), "float32"), np.eye(3, dtype="float32")[[0, 1, 2, 0]])
+    out = cvae.decode(mu, np.eye(3, dtype="float32")[[0, 1, 2, 0]])   # tensor + array
+    assert tuple(out.shape) == (4, 784)

@@ -122,8 +122,12 @@ def run(paths, html_dir=None, timeout=1800):
             # IPC sockets in a private folder: no "kernel is running over TCP" warning,
             # nothing left behind in the working directory.
             km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
-            NotebookClient(nb, km=km, timeout=timeout,
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            try:
+                NotebookClient(nb, km=km, timeout=timeout,
+                               resources={"metadata": {"path": str(path.parent)}}).execute()
+            finally:  # nbclient leaves a kernel it was handed running: stop it now
+                if km.has_kernel:
+                    km.shutdown_kernel(now=True)
         seconds = time.perf_counter() - start
         timings[path.stem] = seconds
         nbformat.write(clean(nb), path)
