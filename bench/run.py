@@ -30,10 +30,11 @@ def markdown_table(rows):
 
     def fmt(v):
         if isinstance(v, float):
-            return f"{v:.4f}" if abs(v) < 100 else f"{v:,.1f}"
-        return f"{v:,}" if isinstance(v, int) else str(v)
+            return f"{v:.4f}" if abs(v) < 1 else f"{v:,.2f}"
+        text = f"{v:,}" if isinstance(v, int) else str(v)
+        return text.replace("|", "\\|")  # a literal | would split the cell
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(fmt(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 

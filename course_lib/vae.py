@@ -2,7 +2,7 @@
 
     encoder  q(z|x):   784 -> Dense(512, relu) -> mu, log_sigma     (2-D latent on the slides)
     sampler:           z = Lambda(sample_z)([mu, log_sigma])         (reparameterization trick)
-    decoder  p(x|z):   z -> Dense(512, relu) -> Dense(784) logits -> sigmoid
+    decoder  p(x|z):   z -> Dense(512, relu) [-> more hidden layers] -> Dense(784) logits -> sigmoid
     loss:              reconstruction + kl_weight * KL(q(z|x) || N(0, I))
 
 Naming follows the slides: ``log_sigma`` is what the slide calls it, but it holds the
@@ -117,12 +117,11 @@ class VAE(keras.Model):
         super().__init__(**kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}.")
-        if not kl_weight >= 0:
-            raise ValueError(f"kl_weight must be >= 0, got {kl_weight}.")
         self.encoder, self.decoder, self.reconstruction = encoder, decoder, reconstruction
         # A variable, not a float: a callback may change it during training (KL annealing)
         # and the compiled train step sees the new value.
-        self._kl_weight = keras.Variable(float(kl_weight), trainable=False, name="kl_weight")
+        self._kl_weight = keras.Variable(0.0, trainable=False, name="kl_weight")
+        self.kl_weight = kl_weight  # validated by the setter
         self.sampler = layers.Lambda(sample_z, name="z")        # the slide's Lambda layer
         self.num_classes = encoder.input[1].shape[-1] if isinstance(encoder.input, list) else None
         self.latent_dim = decoder.input[0].shape[-1] if self.num_classes else decoder.input.shape[-1]
