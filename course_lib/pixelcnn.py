@@ -1,0 +1,517 @@
+"""Autoregressive image models: masked convolutions and the PixelCNN. Introduced in 06_pixelcnn.
+
+    p(x) = prod_i p(x_i | x_<i)            pixels in raster order (row by row, left to right)
+
+A convolution sees "future" pixels; a *masked* convolution zeroes the kernel taps at and
+after the centre so that output i depends on inputs < i only:
+
+    mask "A" (first layer)    the centre is masked: output i never sees input i
+    mask "B" (later layers)   the centre is kept: feature i may use feature i, which
+                              itself only saw pixels < i
+
+For RGB the channels of a pixel are ordered too, R then G then B:
+p(x_i,R | x_<i) p(x_i,G | x_<i, x_i,R) p(x_i,B | x_<i, x_i,R, x_i,G); at the centre tap a
+feature of colour group g sees input groups < g (mask A) or <= g (mask B).
+
+``PixelCNN`` predicts, for every pixel at once, a distribution over that pixel's value:
+a 256-way softmax (``kind="categorical"``, 8-bit images) or one Bernoulli
+(``kind="binary"``, binarized images). One forward pass gives log p(x) exactly (fast
+inference); sampling needs 784 sequential steps (slow sampling). ``sample`` offers three
+ways to take them: ``"naive"`` (the whole model per pixel via ``predict``), ``"compiled"``
+(the whole model per pixel, but in one compiled call) and ``"fast"`` (Ramachandran et al.
+2017: cache every layer's activations and compute only the one new position per step).
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+MASK_TYPES = ("A", "B")
+KINDS = ("categorical", "binary")
+SAMPLERS = ("fast", "compiled", "naive")
+IMAGE_SHAPE = (28, 28)
+
+
+# ---------------------------------------------------------------------------------------
+# Masks and the masked convolution
+# ---------------------------------------------------------------------------------------
+
+def _check_kernel_and_type(kernel_size, mask_type):
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)) \
+            or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd integer (the centre tap is the "
+                         f"current pixel), got {kernel_size!r}.")
+    if mask_type not in MASK_TYPES:
+        raise ValueError(f"mask_type must be 'A' (first layer) or 'B' (later layers), got {mask_type!r}.")
+
+
+def _colour_groups(channels, color_channels, what):
+    """Colour group (0=R, 1=G, 2=B) of each channel: contiguous blocks of channels/colours."""
+    if channels % color_channels:
+        raise ValueError(f"{what} channels ({channels}) must be a multiple of color_channels "
+                         f"({color_channels}), one block per colour.")
+    return np.arange(channels) * color_channels // channels
+
+
+def causal_mask(kernel_size, mask_type="B", in_channels=1, out_channels=1, color_channels=1):
+    """The (k, k, in, out) 0/1 mask of a masked convolution.
+
+    ``causal_mask(5, "A")[:, :, 0, 0]`` is the slide's 5x5 mask: ones above the centre row
+    and left of the centre, zeros at the centre and after it.
+    """
+    _check_kernel_and_type(kernel_size, mask_type)
+    if color_channels not in (1, 3):
+        raise ValueError(f"color_channels must be 1 (grey) or 3 (RGB), got {color_channels!r}.")
+    g_in = _colour_groups(in_channels, color_channels, "input")
+    g_out = _colour_groups(out_channels, color_channels, "output")
+    k, c = kernel_size, kernel_size // 2
+    mask = np.ones((k, k, in_channels, out_channels), dtype="float32")
+    mask[c, c + 1:] = 0.0          # right of the centre, same row: future pixels
+    mask[c + 1:] = 0.0             # rows below: future pixels
+    # the centre: the current pixel's colours, in the order R, G, B
+    allowed = g_in[:, None] < g_out[None, :] if mask_type == "A" else g_in[:, None] <= g_out[None, :]
+    mask[c, c] = allowed.astype("float32")
+    return mask
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class MaskedConv2D(layers.Layer):
+    """A stride-1, "same"-padded 2-D convolution whose kernel is multiplied by ``causal_mask``.
+
+    ``color_channels=3`` orders the channels R, G, B (input and output channels are split
+    into three equal blocks).
+    """
+
+    def __init__(self, filters, kernel_size, mask_type="B", color_channels=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        _check_kernel_and_type(kernel_size, mask_type)
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"filters must be a positive integer, got {filters!r}.")
+        if color_channels not in (1, 3):
+            raise ValueError(f"color_channels must be 1 or 3, got {color_channels!r}.")
+        self.filters, self.kernel_size, self.mask_type = int(filters), int(kernel_size), mask_type
+        self.color_channels, self.use_bias = color_channels, use_bias
+        self.activation = keras.activations.get(activation)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        self.mask = causal_mask(self.kernel_size, self.mask_type, in_channels, self.filters,
+                                self.color_channels)
+        k = self.kernel_size
+        self.kernel = self.add_weight(shape=(k, k, in_channels, self.filters),
+                                      initializer=self.kernel_initializer, name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias") \
+            if self.use_bias else None
+
+    def masked_kernel(self):
+        return self.kernel * ops.convert_to_tensor(self.mask, dtype=self.kernel.dtype)
+
+    def call(self, x):
+        y = ops.conv(x, self.masked_kernel(), strides=1, padding="same")
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "mask_type": self.mask_type, "color_channels": self.color_channels,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+# ---------------------------------------------------------------------------------------
+# The PixelCNN
+# ---------------------------------------------------------------------------------------
+
+def _check_positive_int(**values):
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class PixelCNN(keras.Model):
+    """A PixelCNN for 28x28 grey images.
+
+        x -> MaskedConv2D(A, first_kernel) -> ReLU
+          -> hidden_layers x [h + ReLU(MaskedConv2D(B, hidden_kernel)(h))]   (residual)
+          -> 1x1 conv ReLU -> 1x1 conv to logits: 256 per pixel (categorical) or 1 (binary)
+
+    With ``num_classes`` it is the conditional PixelCNN, p(x_i | x_<i, c): the one-hot label
+    enters every masked layer as a learned per-channel bias V c (van den Oord et al. 2016).
+
+    ``model(x)`` (or ``model((x, c))``) takes pixel values of shape (n, 28, 28) — integers
+    0..255 for ``categorical``, 0/1 for ``binary`` — and returns logits (n, 28, 28, 256) or
+    (n, 28, 28). Train with ``model.fit(x)``: the images are their own targets. The loss
+    is the negative log-likelihood in nats per image.
+    """
+
+    def __init__(self, kind="categorical", filters=64, hidden_layers=5, first_kernel=7,
+                 hidden_kernel=3, head_units=128, levels=256, num_classes=None, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        _check_positive_int(filters=filters, hidden_layers=hidden_layers, head_units=head_units)
+        _check_kernel_and_type(first_kernel, "A")
+        _check_kernel_and_type(hidden_kernel, "B")
+        if kind == "categorical" and (not isinstance(levels, (int, np.integer)) or levels < 2):
+            raise ValueError(f"levels must be an integer >= 2, got {levels!r}.")
+        if num_classes is not None:
+            _check_positive_int(num_classes=num_classes)
+        self.kind, self.filters, self.hidden_layers = kind, filters, hidden_layers
+        self.first_kernel, self.hidden_kernel, self.head_units = first_kernel, hidden_kernel, head_units
+        self.levels = int(levels) if kind == "categorical" else 2
+        self.num_classes = num_classes
+        self.masked = [MaskedConv2D(filters, first_kernel, "A", name="masked_A")] + [
+            MaskedConv2D(filters, hidden_kernel, "B", name=f"masked_B{i + 1}")
+            for i in range(hidden_layers)]
+        self.label_bias = [layers.Dense(filters, use_bias=False, name=f"label_bias{i}")
+                           for i in range(len(self.masked))] if num_classes else []
+        self.head = layers.Dense(head_units, activation="relu", name="head")      # a 1x1 conv
+        self.out = layers.Dense(self.levels if kind == "categorical" else 1, name="logits")
+        self.nll_tracker = keras.metrics.Mean(name="loss")
+        self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
+
+    # -- inputs ----------------------------------------------------------------------
+    def _split(self, inputs):
+        if self.num_classes is None:
+            if isinstance(inputs, (list, tuple)):
+                raise ValueError("this PixelCNN is not conditional: pass images only, not (images, labels).")
+            return inputs, None
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError("a conditional PixelCNN takes (images, one_hot_labels).")
+        return inputs[0], inputs[1]
+
+    def _as_grid(self, x):
+        """(n, 784) or (n, 28, 28[, 1]) pixel values -> float32 (n, 28, 28)."""
+        x = ops.cast(x, "float32")
+        return ops.reshape(x, (-1,) + IMAGE_SHAPE)
+
+    def scale_input(self, x):
+        """What the first layer sees: pixel levels mapped to [0, 1]."""
+        return x / (self.levels - 1) if self.kind == "categorical" else x
+
+    # -- forward pass ------------------------------------------------------------------
+    def call(self, inputs, training=False):
+        x, c = self._split(inputs)
+        h = self.scale_input(self._as_grid(x))[..., None]
+        for i, conv in enumerate(self.masked):
+            u = conv(h)
+            if c is not None:
+                u = u + self.label_bias[i](ops.cast(c, "float32"))[:, None, None, :]
+            u = ops.relu(u)
+            h = u if i == 0 else h + u          # residual connections after the first layer
+        logits = self.out(self.head(h))
+        return logits if self.kind == "categorical" else logits[..., 0]
+
+    def pixel_nll(self, x, logits):
+        """-log p(x_i | x_<i) per pixel, (n, 28, 28), in nats."""
+        x = self._as_grid(x)
+        if self.kind == "categorical":
+            return keras.losses.sparse_categorical_crossentropy(
+                ops.cast(x, "int32"), logits, from_logits=True)
+        return ops.binary_crossentropy(x, logits, from_logits=True)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        images, _ = self._split(x)
+        nll = ops.sum(self.pixel_nll(images, y_pred), axis=(1, 2))        # nats per image
+        loss = ops.mean(nll)
+        self.nll_tracker.update_state(loss)
+        self.bpd_tracker.update_state(loss / (math.prod(IMAGE_SHAPE) * math.log(2)))
+        return loss
+
+    @property
+    def metrics(self):
+        return [self.nll_tracker, self.bpd_tracker]
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return {m.name: m.result() for m in self.metrics}
+
+    def fit(self, x=None, *args, **kwargs):
+        if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
+            kwargs.setdefault("shuffle", False)      # a tf.data pipeline shuffles itself
+        return super().fit(x, *args, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "filters": self.filters,
+                "hidden_layers": self.hidden_layers, "first_kernel": self.first_kernel,
+                "hidden_kernel": self.hidden_kernel, "head_units": self.head_units,
+                "levels": self.levels, "num_classes": self.num_classes}
+
+
+def build_pixelcnn(kind="categorical", num_classes=None, **sizes):
+    """A built ``PixelCNN`` (weights created): 8-bit (``categorical``) or ``binary``,
+    conditional when ``num_classes`` is given."""
+    model = PixelCNN(kind=kind, num_classes=num_classes,
+                     name=("conditional_" if num_classes else "") + f"pixelcnn_{kind}", **sizes)
+    dummy = np.zeros((1,) + IMAGE_SHAPE, "float32")
+    model(dummy if num_classes is None else (dummy, np.eye(num_classes, dtype="float32")[:1]))
+    return model
+
+
+def receptive_field_rows(model):
+    """How many rows above a pixel its prediction can see: (k_A // 2) + L * (k_B // 2)."""
+    return model.first_kernel // 2 + model.hidden_layers * (model.hidden_kernel // 2)
+
+
+# ---------------------------------------------------------------------------------------
+# Input checks and likelihood
+# ---------------------------------------------------------------------------------------
+
+def check_images(model, x):
+    """Pixel values as the model expects them, as float32 (n, 28, 28); ValueError otherwise.
+
+    Accepts (n, 28, 28), (n, 28, 28, 1) or (n, 784); categorical models need integer levels
+    0..levels-1 (uint8 MNIST as loaded), binary models need 0/1.
+    """
+    x = np.asarray(x)
+    n_pix = math.prod(IMAGE_SHAPE)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim == 2 and x.shape[1] == n_pix:
+        x = x.reshape((-1,) + IMAGE_SHAPE)
+    if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"expected images of shape (n, 28, 28), (n, 28, 28, 1) or (n, 784), got {x.shape}.")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"expected numeric pixel values, got dtype {x.dtype}.")
+    if model.kind == "binary":
+        if not np.isin(x, (0, 1)).all():
+            raise ValueError("a binary PixelCNN expects pixels that are 0 or 1 "
+                             "(binarize first, e.g. course_lib.data.binarize_dynamic).")
+    else:
+        top = model.levels - 1
+        if x.size and (x.min() < 0 or x.max() > top or not np.all(np.floor(x) == x)):
+            hint = " (these look like [0, 1] intensities: pass the uint8 images)" \
+                if x.size and x.max() <= 1 and not np.all(np.floor(x) == x) else ""
+            raise ValueError(f"a categorical PixelCNN expects integer levels 0..{top}{hint}; "
+                             f"got values in [{x.min()}, {x.max()}].")
+    return x.astype("float32")
+
+
+def _check_labels(model, labels, n):
+    if model.num_classes is None:
+        if labels is not None:
+            raise ValueError("this PixelCNN is not conditional: do not pass labels.")
+        return None
+    if labels is None:
+        raise ValueError(f"a conditional PixelCNN needs one-hot labels of width {model.num_classes}.")
+    labels = np.asarray(labels, dtype="float32")
+    if labels.shape != (n, model.num_classes):
+        raise ValueError(f"expected one-hot labels of shape ({n}, {model.num_classes}), got {labels.shape}.")
+    return labels
+
+
+def pixel_log_probs(model, x, labels=None, batch_size=500):
+    """log p(x_i | x_<i[, c]) of every pixel, (n, 28, 28) float64, from one forward pass per batch."""
+    x = check_images(model, x)
+    labels = _check_labels(model, labels, len(x))
+    out = np.empty(x.shape, dtype="float64")
+    for s in range(0, len(x), batch_size):
+        xb = x[s:s + batch_size]
+        inputs = xb if labels is None else (xb, labels[s:s + batch_size])
+        logits = model(inputs, training=False)
+        out[s:s + len(xb)] = -ops.convert_to_numpy(model.pixel_nll(xb, logits))
+    return out
+
+
+def log_prob(model, x, labels=None, batch_size=500):
+    """Exact log p(x) in nats, one value per image: the chain rule, sum_i log p(x_i | x_<i)."""
+    return pixel_log_probs(model, x, labels, batch_size).sum(axis=(1, 2))
+
+
+def bits_per_dim(log_px, dims=math.prod(IMAGE_SHAPE)):
+    """Negative log-likelihood in bits per pixel: -log p(x) / (dims * ln 2)."""
+    return -np.asarray(log_px, dtype="float64") / (dims * math.log(2))
+
+
+# ---------------------------------------------------------------------------------------
+# Sampling: 784 sequential steps, three ways
+# ---------------------------------------------------------------------------------------
+
+def draw_pixel(logits, u, kind):
+    """The pixel value whose CDF interval contains the uniform draw ``u`` (inverse-CDF sampling).
+
+    The same draw ``u`` gives the same pixel in every sampler, so samplers can be compared
+    image for image. ``logits``: (b, levels) (categorical) or (b,) (binary); ``u``: (b,).
+    """
+    if kind == "binary":
+        return ops.cast(u < ops.sigmoid(logits), "float32")
+    cdf = ops.cumsum(ops.softmax(logits, axis=-1), axis=-1)
+    level = ops.sum(ops.cast(cdf < u[:, None], "int32"), axis=-1)
+    # float32 rounding can leave cdf[-1] a hair below 1: never step past the top level
+    return ops.cast(ops.minimum(level, ops.shape(logits)[-1] - 1), "float32")
+
+
+def _sampler_inputs(model, n, labels, seed):
+    _check_positive_int(n=n)
+    labels = _check_labels(model, labels, n)
+    u = np.random.default_rng(seed).random((n,) + IMAGE_SHAPE, dtype="float32")
+    return labels, u
+
+
+class _FastSampler:
+    """Cached generation for ``PixelCNN`` (after Ramachandran et al. 2017).
+
+    Rows above the current one are final, so each layer's contribution from them to the
+    whole current row is one small convolution per row ("top"). Inside the row, a step
+    adds only the centre-row taps at the one new position and draws the pixel: per step,
+    every layer computes one position instead of a whole 28 x 28 convolution. One row of
+    28 steps is one compiled call; each layer keeps only its last few rows of activations.
+    """
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.model = model
+        self.pads = [conv.kernel_size // 2 for conv in model.masked]
+        self.channels = [1] + [model.filters] * (len(model.masked) - 1)
+        self._row = tf.function(self._row_steps, jit_compile=True, reduce_retracing=True)
+
+    def _row_steps(self, windows, u_row, labels):
+        """windows[i]: (n, p_i, 28 + 2 p_i, C_i), layer i's input in the p_i rows above."""
+        m, width = self.model, IMAGE_SHAPE[1]
+        n = ops.shape(u_row)[0]
+        tops, centre = [], []
+        for i, (conv, p) in enumerate(zip(m.masked, self.pads)):
+            kern = conv.masked_kernel()
+            top = ops.conv(windows[i], kern[:p], strides=1, padding="valid")[:, 0] + conv.bias   # (n, 28, F)
+            if m.label_bias:
+                top = top + m.label_bias[i](labels)[:, None, :]
+            tops.append(top)
+            centre.append(kern[p, : p + 1])            # centre row, up to the centre: (p+1, C, F)
+        rows = tuple(ops.zeros((n, width + 2 * p, ch)) for p, ch in zip(self.pads, self.channels))
+
+        def step(c, state):
+            rows, pixels = state
+            rows = list(rows)
+            h = None
+            for i, p in enumerate(self.pads):
+                patch = ops.slice(rows[i], (0, c, 0), (n, p + 1, self.channels[i]))   # cols c-p..c
+                top_c = ops.slice(tops[i], (0, c, 0), (n, 1, m.filters))[:, 0]
+                u = ops.relu(top_c + ops.einsum("bjc,jcf->bf", patch, centre[i]))
+                h = u if i == 0 else h + u
+                if i + 1 < len(self.pads):
+                    q = self.pads[i + 1]
+                    rows[i + 1] = ops.slice_update(rows[i + 1], (0, c + q, 0), h[:, None, :])
+            logits = m.out(m.head(h))
+            pixel = draw_pixel(logits if m.kind == "categorical" else logits[:, 0], u_row[:, c], m.kind)
+            rows[0] = ops.slice_update(rows[0], (0, c + self.pads[0], 0), m.scale_input(pixel)[:, None, None])
+            pixels = ops.slice_update(pixels, (0, c), pixel[:, None])
+            return tuple(rows), pixels
+
+        return ops.fori_loop(0, width, step, (rows, ops.zeros((n, width))))
+
+    def _start(self, labels, u):
+        n = len(u)
+        history = [[ops.zeros((n, IMAGE_SHAPE[1] + 2 * p, ch))] * p
+                   for p, ch in zip(self.pads, self.channels)]
+        lab = ops.zeros((n, 1)) if labels is None else ops.convert_to_tensor(labels)
+        return history, lab
+
+    def _windows(self, history):
+        return tuple(ops.stack(h[-p:], axis=1) for h, p in zip(history, self.pads))
+
+    def warm(self, labels, u):
+        history, lab = self._start(labels, u)
+        self._row(self._windows(history), ops.convert_to_tensor(u[:, 0]), lab)
+
+    def sample_batch(self, labels, u, on_row=None):
+        history, lab = self._start(labels, u)
+        image = []
+        for r in range(IMAGE_SHAPE[0]):
+            rows, pixels = self._row(self._windows(history), ops.convert_to_tensor(u[:, r]), lab)
+            for h, row, p in zip(history, rows, self.pads):
+                h.append(row)
+                del h[:-p]                     # keep the p rows the next row can see
+            image.append(ops.convert_to_numpy(pixels))
+            if on_row:
+                on_row()
+        return np.stack(image, axis=1)
+
+
+class _WholeModelSampler:
+    """Per pixel, run the whole model on the partial images and draw pixel (r, c) from its output."""
+
+    def __init__(self, model, method):
+        import tensorflow as tf
+
+        self.model, self.method = model, method
+        if method == "compiled":
+            self._logits = tf.function(lambda inputs: model(inputs, training=False),
+                                       jit_compile=True, reduce_retracing=True)
+
+    def logits_of(self, x, labels):
+        inputs = x if labels is None else [x, labels]
+        if self.method == "naive":
+            return self.model.predict(inputs, batch_size=len(x), verbose=0)
+        return self._logits(inputs)
+
+    def warm(self, labels, u):
+        self.logits_of(np.zeros(u.shape, "float32"), labels)
+
+    def sample_batch(self, labels, u, on_row=None):
+        x = np.zeros(u.shape, "float32")
+        for r in range(IMAGE_SHAPE[0]):
+            for c in range(IMAGE_SHAPE[1]):
+                logits = ops.convert_to_tensor(self.logits_of(x, labels))[:, r, c]
+                x[:, r, c] = ops.convert_to_numpy(
+                    draw_pixel(logits, ops.convert_to_tensor(u[:, r, c]), self.model.kind))
+            if on_row:
+                on_row()
+        return x
+
+
+def _sampler(model, method):
+    """One sampler object per model and method, so compiled functions are traced once."""
+    cache = model.__dict__.setdefault("_course_samplers", {})
+    if method not in cache:
+        cache[method] = _FastSampler(model) if method == "fast" else _WholeModelSampler(model, method)
+    return cache[method]
+
+
+def sample(model, n, labels=None, method="fast", batch_size=100, seed=0, progress=True):
+    """Draw ``n`` images pixel by pixel in raster order: float32 (n, 28, 28) pixel values
+    (levels 0..255, or 0/1 for a binary model).
+
+    ``method``: ``"fast"`` (cached activations, one compiled call per row), ``"compiled"``
+    (the whole model per pixel, compiled) or ``"naive"`` (the whole model per pixel via
+    ``model.predict``: 784 calls per batch). With the same ``seed`` all three make the same
+    images: each pixel is drawn by inverse CDF from one shared uniform draw.
+    """
+    if method not in SAMPLERS:
+        raise ValueError(f"method must be one of {SAMPLERS}, got {method!r}.")
+    _check_positive_int(batch_size=batch_size)
+    labels, u = _sampler_inputs(model, n, labels, seed)
+    sample_batch = _sampler(model, method).sample_batch
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=math.ceil(n / batch_size) * IMAGE_SHAPE[0], unit="row",
+                   desc=f"sampling {n} ({method})")
+    out = []
+    for s in range(0, n, batch_size):
+        lab = None if labels is None else labels[s:s + batch_size]
+        out.append(sample_batch(lab, u[s:s + batch_size], bar.update if bar else None))
+    if bar:
+        bar.close()
+    return np.concatenate(out)
+
+
+def time_sampler(model, n, method, labels=None, batch_size=100, seed=0):
+    """(images, seconds) for ``sample`` without a progress bar. The compiled samplers are
+    traced first on a batch of the same size, so the time is sampling, not compiling."""
+    if method not in SAMPLERS:
+        raise ValueError(f"method must be one of {SAMPLERS}, got {method!r}.")
+    labels_checked, u = _sampler_inputs(model, n, labels, seed)
+    b = min(n, batch_size)
+    _sampler(model, method).warm(None if labels_checked is None else labels_checked[:b], u[:b])
+    start = time.perf_counter()
+    images = sample(model, n, labels, method=method, batch_size=batch_size, seed=seed, progress=False)
+    return images, time.perf_counter() - start

@@ -1,0 +1,193 @@
+"""course_lib.pixelcnn: the slide's mask, the autoregressive property, exact likelihood, samplers."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib import pixelcnn as P
+
+SLIDE_MASK = np.array([[1, 1, 1, 1, 1],
+                       [1, 1, 1, 1, 1],
+                       [1, 1, 0, 0, 0],
+                       [0, 0, 0, 0, 0],
+                       [0, 0, 0, 0, 0]], dtype="float32")
+
+SMALL = dict(filters=8, hidden_layers=2, head_units=8)
+
+
+def test_mask_a_is_the_slide_mask_and_b_keeps_the_centre():
+    np.testing.assert_array_equal(P.causal_mask(5, "A")[:, :, 0, 0], SLIDE_MASK)
+    b = SLIDE_MASK.copy()
+    b[2, 2] = 1
+    np.testing.assert_array_equal(P.causal_mask(5, "B")[:, :, 0, 0], b)
+    assert P.causal_mask(1, "A").sum() == 0 and P.causal_mask(1, "B").sum() == 1
+
+
+def test_rgb_centre_taps_follow_r_g_b_order():
+    a = P.causal_mask(3, "A", in_channels=3, out_channels=3, color_channels=3)[1, 1]
+    b = P.causal_mask(3, "B", in_channels=6, out_channels=3, color_channels=3)[1, 1]
+    # rows: input channel (R, G, B), columns: output channel; A: G sees R, B sees R and G
+    np.testing.assert_array_equal(a, [[0, 1, 1], [0, 0, 1], [0, 0, 0]])
+    # B with two input channels per colour: the output colour sees its own block too
+    np.testing.assert_array_equal(b, [[1, 1, 1], [1, 1, 1], [0, 1, 1], [0, 1, 1], [0, 0, 1], [0, 0, 1]])
+
+
+def _perturbation_moves(layer, x, j):
+    """Which outputs (flattened position, channel) change when input pixel j changes."""
+    y0 = keras.ops.convert_to_numpy(layer(x))
+    x2 = x.copy()
+    x2.reshape(x.shape[0], -1, x.shape[-1])[:, j, :] += 1.0
+    y1 = keras.ops.convert_to_numpy(layer(x2))
+    return np.abs(y1 - y0).reshape(x.shape[0], -1, y0.shape[-1]).max(axis=0) > 1e-6
+
+
+@pytest.mark.parametrize("mask_type,k", [("A", 3), ("A", 5), ("B", 3), ("B", 7)])
+def test_no_output_depends_on_a_future_pixel_grey(mask_type, k):
+    rng = np.random.default_rng(0)
+    layer = P.MaskedConv2D(4, k, mask_type, kernel_initializer="random_normal")
+    x = rng.random((2, 6, 6, 1)).astype("float32")
+    layer(x)
+    for j in [0, 7, 14, 21, 35]:
+        moved = _perturbation_moves(layer, x, j).any(axis=1)
+        # mask A: output i never sees input i or later; mask B: output i sees input i, never later
+        last_blind = j if mask_type == "A" else j - 1
+        assert not moved[: last_blind + 1].any(), f"an output at or before {last_blind} moved when pixel {j} changed"
+        assert moved[j + 1:].any() or j == 35
+        assert moved[j] == (mask_type == "B")
+
+
+def test_rgb_layer_respects_colour_order_at_the_same_pixel():
+    rng = np.random.default_rng(1)
+    layer = P.MaskedConv2D(3, 3, "A", color_channels=3, kernel_initializer="random_normal")
+    x = rng.random((1, 4, 4, 3)).astype("float32")
+    y0 = keras.ops.convert_to_numpy(layer(x))
+    for colour in range(3):
+        x2 = x.copy()
+        x2[0, 1, 1, colour] += 1.0
+        moved = np.abs(keras.ops.convert_to_numpy(layer(x2)) - y0)[0, 1, 1] > 1e-6
+        # output channel g at the same pixel may see input colours < g only
+        np.testing.assert_array_equal(moved, np.arange(3) > colour)
+
+
+@pytest.mark.parametrize("kind", ["binary", "categorical"])
+def test_whole_pixelcnn_is_autoregressive(kind):
+    m = P.build_pixelcnn(kind, **SMALL)
+    rng = np.random.default_rng(2)
+    x = (rng.random((2, 28, 28)) < 0.5).astype("float32") if kind == "binary" \
+        else rng.integers(0, 256, (2, 28, 28)).astype("float32")
+    y0 = keras.ops.convert_to_numpy(m(x)).reshape(2, 784, -1)
+    for j in [0, 100, 405, 783]:
+        x2 = x.copy().reshape(2, 784)
+        x2[:, j] = 1 - x2[:, j] if kind == "binary" else (x2[:, j] + 128) % 256
+        y1 = keras.ops.convert_to_numpy(m(x2.reshape(2, 28, 28))).reshape(2, 784, -1)
+        moved = (np.abs(y1 - y0) > 1e-5).any(axis=(0, 2))
+        assert not moved[: j + 1].any()
+
+
+def test_log_prob_is_the_sum_of_per_pixel_log_probabilities():
+    m = P.build_pixelcnn("categorical", **SMALL)
+    x = np.random.default_rng(3).integers(0, 256, (3, 28, 28)).astype("uint8")
+    logits = keras.ops.convert_to_numpy(m(x.astype("float32"))).astype("float64")
+    log_softmax = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+        - logits.max(-1, keepdims=True)
+    manual = np.take_along_axis(log_softmax, x[..., None].astype(int), axis=-1)[..., 0].sum(axis=(1, 2))
+    np.testing.assert_allclose(P.log_prob(m, x), manual, rtol=1e-5)
+    np.testing.assert_allclose(P.bits_per_dim(P.log_prob(m, x)), -manual / (784 * math.log(2)), rtol=1e-5)
+
+
+def test_binary_log_prob_matches_bernoulli_formula():
+    m = P.build_pixelcnn("binary", **SMALL)
+    x = (np.random.default_rng(4).random((2, 784)) < 0.3).astype("float32")
+    logits = keras.ops.convert_to_numpy(m(x)).reshape(2, 784).astype("float64")
+    manual = np.sum(x * logits - np.logaddexp(0, logits), axis=1)
+    np.testing.assert_allclose(P.log_prob(m, x), manual, rtol=1e-5)
+
+
+def test_loss_is_nll_in_nats_per_image():
+    m = P.build_pixelcnn("binary", **SMALL)
+    m.compile("adam")
+    x = (np.random.default_rng(5).random((8, 28, 28)) < 0.3).astype("float32")
+    loss = m.evaluate(x, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(loss["loss"], -P.log_prob(m, x).mean(), rtol=1e-4)
+    np.testing.assert_allclose(loss["bits_per_dim"], P.bits_per_dim(P.log_prob(m, x)).mean(), rtol=1e-4)
+
+
+def test_sample_of_input_ignoring_model_follows_its_fixed_probabilities():
+    m = P.build_pixelcnn("categorical", filters=4, hidden_layers=1, head_units=4, levels=4)
+    for conv in m.masked:                      # logits no longer depend on the input
+        conv.kernel.assign(np.zeros(conv.kernel.shape, "float32"))
+    probs = np.array([0.1, 0.2, 0.3, 0.4])
+    m.head.kernel.assign(np.zeros(m.head.kernel.shape, "float32"))
+    m.out.bias.assign(np.log(probs).astype("float32"))
+    x = P.sample(m, 20, batch_size=20, seed=0, progress=False)
+    freq = np.bincount(x.astype(int).ravel(), minlength=4) / x.size
+    # 15,680 draws: the standard error is below 0.004
+    np.testing.assert_allclose(freq, probs, atol=0.015)
+
+
+@pytest.mark.parametrize("kind,cond", [("binary", False), ("categorical", False), ("binary", True)])
+def test_fast_and_compiled_samplers_match_naive_image_for_image(kind, cond):
+    m = P.build_pixelcnn(kind, num_classes=10 if cond else None, **SMALL)
+    labels = np.eye(10, dtype="float32")[[3, 7]] if cond else None
+    naive = P.sample(m, 2, labels, method="naive", batch_size=2, seed=7, progress=False)
+    fast = P.sample(m, 2, labels, method="fast", batch_size=2, seed=7, progress=False)
+    compiled = P.sample(m, 2, labels, method="compiled", batch_size=2, seed=7, progress=False)
+    np.testing.assert_array_equal(fast, naive)
+    np.testing.assert_array_equal(compiled, naive)
+    assert fast.min() >= 0 and fast.max() <= (1 if kind == "binary" else 255)
+
+
+def test_conditional_model_output_depends_on_the_label():
+    m = P.build_pixelcnn("binary", num_classes=10, **SMALL)
+    for dense in m.label_bias:
+        dense.kernel.assign(np.random.default_rng(0).normal(size=dense.kernel.shape).astype("float32"))
+    x = np.zeros((2, 28, 28), "float32")
+    out = keras.ops.convert_to_numpy(m((x, np.eye(10, dtype="float32")[[0, 1]])))
+    assert np.abs(out[0] - out[1]).max() > 1e-3
+
+
+def test_saved_model_loads_in_safe_mode(tmp_path):
+    m = P.build_pixelcnn("binary", **SMALL)
+    path = tmp_path / "pcnn.keras"
+    m.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = np.zeros((1, 28, 28), "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(m(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=4), dict(kernel_size=0), dict(mask_type="C"),
+                                    dict(kernel_size=3.0)])
+def test_bad_mask_arguments(kwargs):
+    args = dict(kernel_size=3, mask_type="A") | kwargs
+    with pytest.raises(ValueError):
+        P.causal_mask(**args)
+    with pytest.raises(ValueError):
+        P.MaskedConv2D(4, **args)
+
+
+def test_bad_model_and_input_arguments():
+    with pytest.raises(ValueError, match="kind"):
+        P.build_pixelcnn("gaussian")
+    with pytest.raises(ValueError, match="odd"):
+        P.PixelCNN(first_kernel=6)
+    with pytest.raises(ValueError, match="multiple"):
+        P.causal_mask(3, "A", in_channels=4, out_channels=3, color_channels=3)
+    cat = P.build_pixelcnn("categorical", **SMALL)
+    binary = P.build_pixelcnn("binary", **SMALL)
+    with pytest.raises(ValueError, match="shape"):
+        P.log_prob(cat, np.zeros((2, 27, 28), "uint8"))
+    with pytest.raises(ValueError, match="uint8"):
+        P.log_prob(cat, np.full((2, 28, 28), 0.5, "float32"))
+    with pytest.raises(ValueError, match="0..255"):
+        P.log_prob(cat, np.full((2, 28, 28), 300))
+    with pytest.raises(ValueError, match="0 or 1"):
+        P.log_prob(binary, np.full((2, 28, 28), 0.5, "float32"))
+    with pytest.raises(ValueError, match="not conditional"):
+        P.sample(binary, 2, labels=np.eye(10)[:2], progress=False)
+    cond = P.build_pixelcnn("binary", num_classes=10, **SMALL)
+    with pytest.raises(ValueError, match="one-hot"):
+        P.sample(cond, 2, labels=np.eye(7)[:2], progress=False)
+    with pytest.raises(ValueError, match="method"):
+        P.sample(binary, 2, method="slow", progress=False)
