@@ -43,8 +43,8 @@ nbcheck: install ## Notebooks are clean: executed, no errors, no absolute paths,
 nbval: install ## Re-execute the notebooks in the smoke profile; compare the # NBVAL_CHECK_OUTPUT cells
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks/
 
-bench: install ## Time every notebook (lecture profile) and write bench/results.md
-	$(BIN)/python bench/run.py
+bench: install ## Time every notebook (lecture profile) and write bench/results.md; NB=... for some
+	$(BIN)/python bench/run.py $(NB)
 
 clean-notebooks: install ## Strip metadata noise from the notebooks (keeps outputs)
 	$(BIN)/python tools/nbtools.py clean $(NOTEBOOKS)

@@ -5,7 +5,14 @@ COURSE_BENCH_DIR set, so the figures it measures itself (training throughput, te
 losses; see course_lib.bench.record) are collected from that very run. The per-notebook
 time is the wall time of executing it, kernel start-up included.
 
-    python bench/run.py [NOTEBOOK ...]      (default: all of notebooks/)
+    python bench/run.py [--update-notebooks] [NOTEBOOK ...]      (default: all of notebooks/)
+
+``--update-notebooks`` copies the executed (and cleaned) copies back over the committed
+notebooks, so one lecture-profile run both measures and refreshes them.
+
+Results accumulate in bench/results.json, one entry per notebook with the date and machine
+it was measured on, so benchmarking one notebook keeps the others' figures;
+bench/results.md is rendered from it.
 """
 
 import json
@@ -48,7 +55,8 @@ def versions():
 
 
 def main(argv):
-    notebooks = [Path(p) for p in argv] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    update = "--update-notebooks" in argv
+    notebooks = [Path(p) for p in argv if p != "--update-notebooks"] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     os.environ.setdefault("COURSE_PROFILE", "lecture")
     profile = os.environ["COURSE_PROFILE"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,24 +70,43 @@ def main(argv):
         start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         timings = nbtools.run(copies)
         measured = {p.stem: json.loads(p.read_text()) for p in sorted(records.glob("*.json"))}
+        if update:
+            for nb, copy in zip(notebooks, copies):
+                shutil.copy(copy, nb)
 
+    results_json = ROOT / "bench" / "results.json"
+    results = json.loads(results_json.read_text()) if results_json.exists() else {}
+    machine = f"{os.cpu_count()} CPU cores ({platform.machine()}), {versions()}"
+    for name, seconds in timings.items():
+        results[name] = {"date": start, "profile": profile, "machine": machine,
+                         "seconds": round(seconds, 1), "tables": measured.get(name, [])}
+    results = dict(sorted(results.items()))
+    results_json.write_text(json.dumps(results, indent=1) + "\n")
+    target = ROOT / "bench" / "results.md"
+    target.write_text(render(results))
+    print(f"wrote {target.relative_to(ROOT)} and {results_json.relative_to(ROOT)}")
+    return 0
+
+
+def render(results):
+    """bench/results.md from the accumulated results: one time table, one table per notebook."""
+    machines = sorted({r["machine"] for r in results.values()})
     out = ["# Benchmark results", "",
-           f"`make bench` on {start}: profile `{profile}`, {os.cpu_count()} CPU cores "
-           f"({platform.machine()}), {versions()}.", "",
+           "Written by `make bench` (`python bench/run.py [NOTEBOOK ...]` re-measures some). "
+           f"Measured on: {'; '.join(machines)}.", "",
            "## Notebooks: wall time (kernel start-up included)", ""]
     rows = []
-    for name, seconds in timings.items():
+    for name, r in results.items():
         budget = BUDGET_S.get(name[:2])
-        rows.append({"notebook": name, "seconds": f"{seconds:.1f}",
+        rows.append({"notebook": name, "profile": r["profile"], "seconds": f"{r['seconds']:.1f}",
                      "budget (s)": budget if budget else "-",
-                     "within budget": "yes" if budget and seconds <= budget else ("NO" if budget else "-")})
+                     "within budget": "yes" if budget and r["seconds"] <= budget else ("NO" if budget else "-"),
+                     "measured": r["date"]})
     out += [markdown_table(rows), ""]
-    for section, table in measured.items():
-        out += [f"## {section}: per model", "", markdown_table(table), ""]
-    target = ROOT / "bench" / "results.md"
-    target.write_text("\n".join(out))
-    print(f"wrote {target.relative_to(ROOT)}")
-    return 0
+    for name, r in results.items():
+        if r["tables"]:
+            out += [f"## {name}: per model", "", markdown_table(r["tables"]), ""]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

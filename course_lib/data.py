@@ -170,3 +170,30 @@ def binarized_batches(x, batch_size=100, labels=None, seed=0):
         return ((sample, *rest),) if rest else sample
 
     return ds.map(binarize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def ood_sets(x_uint8, seed=0):
+    """Out-of-distribution test sets built from nothing that needs downloading, as uint8
+    (n, 28, 28) pixel levels like MNIST (06_pixelcnn):
+
+    - ``noise``: uniform random levels 0..255
+    - ``inverted``: 255 - x (white background, black strokes)
+    - ``rotated 90``: the digits turned a quarter turn
+    - ``sklearn 8x8 digits``: scikit-learn's bundled 8x8 digits (levels 0..16), upscaled to
+      20 x 20 and centred in 28 x 28 as MNIST digits are (at most ``len(x)`` of them)
+    """
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+
+    x = np.asarray(x_uint8)
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8:
+        raise ValueError(f"ood_sets() expects uint8 images of shape (n, 28, 28), got {x.dtype} {x.shape}.")
+    rng = np.random.default_rng(seed)
+    small = load_digits().images[rng.permutation(1797)[: len(x)]] / 16.0            # (m, 8, 8) in [0, 1]
+    big = np.clip(zoom(small, (1, 2.5, 2.5), order=1), 0, 1)                        # (m, 20, 20)
+    digits = np.zeros((len(big), 28, 28))
+    digits[:, 4:24, 4:24] = big
+    return {"noise": rng.integers(0, 256, x.shape, dtype=np.uint8),
+            "inverted": (255 - x).astype(np.uint8),
+            "rotated 90": np.rot90(x, k=1, axes=(1, 2)).copy(),
+            "sklearn 8x8 digits": np.round(digits * 255).astype(np.uint8)}

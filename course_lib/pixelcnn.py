@@ -238,6 +238,23 @@ class PixelCNN(keras.Model):
             kwargs.setdefault("shuffle", False)      # a tf.data pipeline shuffles itself
         return super().fit(x, *args, **kwargs)
 
+    def summary_rows(self):
+        """One row per layer in the order of the forward pass (for ``plotting.describe_model``)."""
+        grid = f"(None, 28, 28, {self.filters})"
+        rows = []
+        for i, conv in enumerate(self.masked):
+            k = conv.kernel_size
+            rows.append({"layer": f"MaskedConv2D {conv.mask_type} {k}x{k}" + (" + residual" if i else ""),
+                         "output shape": grid, "params": conv.count_params()})
+            if self.label_bias:
+                rows.append({"layer": "  + label bias V c", "output shape": grid,
+                             "params": self.label_bias[i].count_params()})
+        rows.append({"layer": "Dense (1x1 conv)", "output shape": f"(None, 28, 28, {self.head_units})",
+                     "params": self.head.count_params()})
+        out = f"(None, 28, 28, {self.levels})" if self.kind == "categorical" else "(None, 28, 28)"
+        rows.append({"layer": "Dense logits (1x1 conv)", "output shape": out, "params": self.out.count_params()})
+        return rows
+
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "filters": self.filters,
                 "hidden_layers": self.hidden_layers, "first_kernel": self.first_kernel,
@@ -515,3 +532,40 @@ def time_sampler(model, n, method, labels=None, batch_size=100, seed=0):
     start = time.perf_counter()
     images = sample(model, n, labels, method=method, batch_size=batch_size, seed=seed, progress=False)
     return images, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------
+# Looking inside: receptive field, and likelihood as an out-of-distribution score
+# ---------------------------------------------------------------------------------------
+
+def receptive_field(model, row, col, x=None, labels=None):
+    """|d output(row, col) / d input|, a (28, 28) map: which input pixels the prediction
+    for pixel (row, col) can use. For an autoregressive model it is zero at (row, col) and
+    at every later pixel in raster order. ``x`` defaults to a mid-grey image."""
+    import tensorflow as tf
+
+    if not (0 <= row < IMAGE_SHAPE[0] and 0 <= col < IMAGE_SHAPE[1]):
+        raise ValueError(f"(row, col) must lie inside the 28 x 28 image, got ({row}, {col}).")
+    if x is None:
+        x = np.full((1,) + IMAGE_SHAPE, (model.levels - 1) / 2 if model.kind == "categorical" else 0.5, "float32")
+    x = tf.convert_to_tensor(np.asarray(x, "float32").reshape((1,) + IMAGE_SHAPE))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x if labels is None else (x, tf.convert_to_tensor(labels, tf.float32)))
+        target = tf.reduce_sum(logits[0, row, col])       # all 256 logits (or the one) of that pixel
+    return np.abs(tape.gradient(target, x).numpy()[0])
+
+
+def ood_auroc(log_p_in, log_p_out):
+    """AUROC of "low log p(x) means out-of-distribution": the probability that a random
+    out-of-distribution image scores lower than a random in-distribution one (ties count
+    half). 1 is a perfect detector, 0.5 chance, below 0.5 the likelihood points the wrong way."""
+    a, b = np.asarray(log_p_in, "float64"), np.asarray(log_p_out, "float64")
+    if a.ndim != 1 or b.ndim != 1 or not len(a) or not len(b):
+        raise ValueError("ood_auroc() expects two non-empty 1-D arrays of log-likelihoods.")
+    # Mann-Whitney U statistic from ranks of the pooled scores
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([a, b]))
+    u = ranks[: len(a)].sum() - len(a) * (len(a) + 1) / 2
+    return u / (len(a) * len(b))

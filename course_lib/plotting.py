@@ -80,6 +80,10 @@ def describe_model(model):
     Unlike ``model.summary()`` it leaves out auto-generated layer names (``dense_7``) and
     terminal-width formatting, so its output is the same in every run and nbval can check it.
     """
+    if hasattr(model, "summary_rows"):              # subclassed models describe themselves
+        rows = model.summary_rows()
+        print(format_table(rows) + f"\ntotal params: {model.count_params():,}")
+        return
     rows = []
     for layer in model.layers:
         shape = getattr(layer, "output", None)
@@ -316,4 +320,69 @@ def latent_explorer(decode, limit=3.0):
     sliders = {k: widgets.FloatSlider(0.0, min=-limit, max=limit, step=0.1, description=k) for k in ("z1", "z2")}
     display(widgets.HBox([widgets.VBox(list(sliders.values())), out]))
     widgets.interactive_output(redraw, sliders)
+    return fig
+
+
+def plot_receptive_field(grad_map, row, col, title=None, ax=None):
+    """A receptive-field map (06_pixelcnn): grey where the prediction for pixel (row, col)
+    depends on the input, the pixel itself outlined in red, future pixels hatched."""
+    grad_map = np.asarray(grad_map, dtype="float64")
+    if grad_map.ndim != 2:
+        raise ValueError(f"plot_receptive_field() needs a 2-D map, got shape {grad_map.shape}.")
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    h, w = grad_map.shape
+    ax.imshow(grad_map > 0, cmap="Greys", vmin=0, vmax=1.6)
+    future = (np.arange(h * w).reshape(h, w) >= row * w + col).astype(float)
+    ax.contourf(np.arange(w), np.arange(h), future, levels=[0.5, 1.5], colors="none", hatches=["///"])
+    ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"inputs that pixel ({row}, {col}) sees")
+    return ax.figure
+
+
+def plot_histograms(values, title=None, xlabel="value", bins=60, ax=None):
+    """Overlaid, normalised histograms of several named 1-D arrays (``{name: values}``)."""
+    if not isinstance(values, dict) or not values:
+        raise ValueError("plot_histograms() expects a non-empty dict {name: 1-D array}.")
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.6))
+    finite = np.concatenate([np.asarray(v, "float64")[np.isfinite(v)] for v in values.values()])
+    edges = np.histogram_bin_edges(finite, bins=bins)
+    for name, v in values.items():
+        ax.hist(np.asarray(v, "float64"), bins=edges, density=True, alpha=0.5, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "")
+    return ax.figure
+
+
+def plot_point_snapshots(snapshots, centres=None, titles=None, lim=3.0, suptitle=None):
+    """Rows of 2-D scatter plots (07_gan): ``snapshots`` is a list of rows, each a list of
+    (n, 2) point sets; ``centres`` (k, 2) are drawn as red crosses on every panel."""
+    if not snapshots or not all(len(r) == len(snapshots[0]) for r in snapshots):
+        raise ValueError("plot_point_snapshots() needs a non-empty list of rows of equal length.")
+    plt = _plt()
+    n_rows, n_cols = len(snapshots), len(snapshots[0])
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.1 * n_cols, 2.1 * n_rows + 0.4), squeeze=False)
+    for r, row in enumerate(snapshots):
+        for c, points in enumerate(row):
+            ax = axes[r, c]
+            points = np.asarray(points)
+            ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.3)
+            if centres is not None:
+                ax.scatter(*np.asarray(centres).T, marker="x", c="red", s=20)
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if titles is not None:
+                ax.set_title(titles[r][c], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
     return fig

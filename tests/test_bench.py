@@ -35,3 +35,19 @@ def test_training_timer_counts_epochs_and_throughput():
 def test_training_timer_bad_size():
     with pytest.raises(ValueError, match="positive"):
         TrainingTimer(0)
+
+
+def test_bench_render_keeps_every_notebook_and_flags_budgets():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import run
+
+    results = {"01_likelihood": {"date": "d1", "profile": "lecture", "machine": "m", "seconds": 10.0, "tables": []},
+               "06_pixelcnn": {"date": "d2", "profile": "lecture", "machine": "m", "seconds": 700.0,
+                               "tables": [{"model": "a | b", "nll": 96.5}]}}
+    text = run.render(results)
+    assert "| 01_likelihood | lecture | 10.0 | 180 | yes | d1 |" in text
+    assert "| 06_pixelcnn | lecture | 700.0 | 600 | NO | d2 |" in text
+    assert "## 06_pixelcnn: per model" in text and "a \\| b" in text

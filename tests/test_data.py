@@ -146,3 +146,18 @@ def test_binarized_batches_redraw_every_epoch():
         binarized_batches(x, 8, labels=labels[:3])
     with pytest.raises(ValueError, match="batch_size"):
         binarized_batches(x, 0)
+
+
+def test_ood_sets_are_mnist_shaped_uint8_and_transformed_as_named():
+    from course_lib.data import ood_sets
+
+    x = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    sets = ood_sets(x)
+    assert set(sets) == {"noise", "inverted", "rotated 90", "sklearn 8x8 digits"}
+    for v in sets.values():
+        assert v.dtype == np.uint8 and v.shape == (5, 28, 28)
+    np.testing.assert_array_equal(sets["inverted"], 255 - x)
+    np.testing.assert_array_equal(sets["rotated 90"][0], np.rot90(x[0]))
+    assert sets["sklearn 8x8 digits"][:, :4].max() == 0 and sets["sklearn 8x8 digits"].max() > 200
+    with pytest.raises(ValueError):
+        ood_sets(x.astype("float32"))

@@ -191,3 +191,28 @@ def test_bad_model_and_input_arguments():
         P.sample(cond, 2, labels=np.eye(7)[:2], progress=False)
     with pytest.raises(ValueError, match="method"):
         P.sample(binary, 2, method="slow", progress=False)
+
+
+def test_receptive_field_is_zero_on_the_pixel_and_the_future():
+    m = P.build_pixelcnn("categorical", **SMALL)
+    for conv in m.masked:
+        conv.kernel.assign(np.random.default_rng(0).normal(size=conv.kernel.shape).astype("float32"))
+    g = P.receptive_field(m, 10, 12)
+    flat = g.reshape(-1)
+    assert np.all(flat[10 * 28 + 12:] == 0)
+    assert flat[: 10 * 28 + 12].max() > 0
+    # the receptive field reaches receptive_field_rows(m) rows up, no further
+    rows_seen = np.nonzero(g.max(axis=1))[0]
+    assert rows_seen.min() == 10 - P.receptive_field_rows(m)
+    with pytest.raises(ValueError):
+        P.receptive_field(m, 28, 0)
+
+
+def test_ood_auroc_against_known_orderings():
+    assert P.ood_auroc([0, 1, 2], [-3, -2, -1]) == 1.0       # out-of-distribution all less likely
+    assert P.ood_auroc([-3, -2, -1], [0, 1, 2]) == 0.0
+    assert P.ood_auroc([1, 1], [1, 1]) == 0.5
+    rng = np.random.default_rng(0)
+    assert abs(P.ood_auroc(rng.normal(size=4000), rng.normal(size=4000)) - 0.5) < 0.03
+    with pytest.raises(ValueError):
+        P.ood_auroc([], [1.0])

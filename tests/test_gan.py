@@ -1,0 +1,143 @@
+"""course_lib.gan: the slides' loss from logits, the alternating steps, toy problems, bad input."""
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib import gan as G
+
+
+def _sigmoid(l):
+    return 1 / (1 + np.exp(-l))
+
+
+def test_gan_value_from_logits_equals_the_slide_formula_on_probabilities():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=50) * 3, rng.normal(size=40) * 3
+    slide = np.mean(np.log(_sigmoid(real))) + np.mean(np.log(1 - _sigmoid(fake)))
+    np.testing.assert_allclose(float(G.gan_value(real, fake)), slide, rtol=1e-5)
+    np.testing.assert_allclose(float(G.discriminator_loss(real, fake)), -slide, rtol=1e-5)
+    # D(.) = 1/2 everywhere gives log(1/4); extreme logits stay finite where the naive form is -inf
+    assert float(G.gan_value(np.zeros(3), np.zeros(3))) == pytest.approx(np.log(0.25), rel=1e-6)
+    assert np.isfinite(float(G.gan_value(np.array([-100.0]), np.array([100.0]))))
+    assert float(G.gan_value(np.array([-100.0]), np.array([100.0]))) == pytest.approx(-200, rel=1e-5)
+
+
+def test_generator_losses_equal_their_formulas():
+    fake = np.linspace(-4, 4, 9)
+    d = _sigmoid(fake)
+    np.testing.assert_allclose(float(G.generator_loss(fake, "saturating")), np.mean(np.log(1 - d)), rtol=1e-5)
+    np.testing.assert_allclose(float(G.generator_loss(fake, "non_saturating")), -np.mean(np.log(d)), rtol=1e-5)
+
+
+def test_saturating_gradient_vanishes_when_d_rejects_the_fake():
+    import tensorflow as tf
+
+    for kind, expected in [("saturating", lambda d: -d), ("non_saturating", lambda d: -(1 - d))]:
+        l = tf.Variable([-8.0, 0.0, 8.0])
+        with tf.GradientTape() as tape:
+            loss = G.generator_loss(l, kind) * 3            # mean over 3 -> per-sample slope
+        slope = tape.gradient(loss, l).numpy()
+        np.testing.assert_allclose(slope, expected(_sigmoid(np.array([-8.0, 0.0, 8.0]))), rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(G.generator_loss_slope(_sigmoid(np.array([-8.0, 0.0, 8.0])), kind), slope,
+                                   rtol=1e-4, atol=1e-7)
+    assert abs(G.generator_loss_slope(1e-4, "saturating")) < 1e-3
+    assert abs(G.generator_loss_slope(1e-4, "non_saturating")) > 0.99
+
+
+def test_networks_have_the_expected_shapes():
+    g, d = G.build_generator(16), G.build_discriminator()
+    z = np.zeros((3, 16), "float32")
+    img = keras.ops.convert_to_numpy(g(z))
+    assert img.shape == (3, 28, 28, 1) and img.min() >= 0 and img.max() <= 1
+    assert tuple(d(img).shape) == (3, 1)
+    gc, dc = G.build_generator(16, num_classes=10), G.build_discriminator(num_classes=10)
+    c = np.eye(10, dtype="float32")[:3]
+    assert tuple(dc([keras.ops.convert_to_numpy(gc([z, c])), c]).shape) == (3, 1)
+    assert tuple(G.build_mlp_discriminator(pack=4)(np.zeros((2, 8), "float32")).shape) == (2, 1)
+
+
+def _tiny_gan(seed=0):
+    gan = G.GAN(G.build_mlp_generator(2, hidden=16), G.build_mlp_discriminator(hidden=16), seed=seed)
+    gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
+    return gan
+
+
+def test_one_discriminator_step_raises_its_objective_with_g_fixed():
+    keras.utils.set_random_seed(0)
+    gan = _tiny_gan()
+    real = np.random.default_rng(0).normal(3.0, 0.1, (256, 2)).astype("float32")
+    fake = gan.generate(256, seed=1)
+    before = float(G.gan_value(gan.discriminator(real), gan.discriminator(fake)))
+    gan.g_optimizer.learning_rate.assign(0.0)                  # keep G fixed
+    gan.fit(real, batch_size=256, epochs=1, verbose=0, shuffle=False)
+    after = float(G.gan_value(gan.discriminator(real), gan.discriminator(fake)))
+    assert after > before
+    np.testing.assert_allclose(gan.generate(256, seed=1), fake)   # G did not move
+
+
+def test_generator_steps_lower_the_generator_loss_with_d_fixed():
+    keras.utils.set_random_seed(0)
+    gan = _tiny_gan()
+    real = np.random.default_rng(0).normal(3.0, 0.1, (256, 2)).astype("float32")
+    z = np.random.default_rng(2).standard_normal((256, 2)).astype("float32")
+    loss = lambda: float(G.generator_loss(gan.discriminator(G.generate_from(gan.generator, z))))
+    before = loss()
+    gan.d_optimizer.learning_rate.assign(0.0)
+    gan.fit(real, batch_size=256, epochs=5, verbose=0, shuffle=False)
+    assert loss() < before
+
+
+def test_train_step_logs_the_four_numbers_and_the_conditional_gan_trains():
+    gan = G.build_gan(latent_dim=8, num_classes=10)
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    x = np.random.default_rng(0).random((32, 28, 28, 1)).astype("float32")
+    c = np.eye(10, dtype="float32")[np.arange(32) % 10]
+    hist = gan.fit(x, c, batch_size=16, epochs=1, verbose=0)
+    assert set(hist.history) == {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
+    assert all(0 <= hist.history[k][0] <= 1 for k in ("d_acc_real", "d_acc_fake"))
+    images = gan.generate(5, labels=c[:5])
+    assert images.shape == (5, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
+
+
+def test_ring_and_mode_coverage():
+    points, centres = G.ring_of_gaussians(4000, modes=8, std=0.02)
+    covered, quality, counts = G.mode_coverage(points, centres, std=0.02)
+    assert covered == 8 and quality > 0.98 and counts.sum() > 3900
+    one = np.repeat(centres[:1], 100, axis=0)
+    assert G.mode_coverage(one, centres, std=0.02)[0] == 1
+
+
+def test_bilinear_game_spirals_out_at_the_closed_form_rate():
+    path = G.bilinear_game(steps=100, lr=0.1)
+    r = np.linalg.norm(path, axis=1)
+    np.testing.assert_allclose(r[-1] / r[0], (1 + 0.1 ** 2) ** 50, rtol=1e-9)
+
+
+def test_generator_saves_and_loads_in_safe_mode(tmp_path):
+    g = G.build_generator(8)
+    g.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras", safe_mode=True)
+    z = np.ones((2, 8), "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(z)), keras.ops.convert_to_numpy(g(z)), atol=1e-6)
+
+
+def test_bad_input():
+    gan = G.build_gan(latent_dim=8)
+    with pytest.raises(ValueError, match="latent vectors of size 8"):
+        G.generate_from(gan.generator, np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="not conditional"):
+        gan.generate(2, labels=np.eye(10)[:2])
+    cgan = G.build_gan(latent_dim=8, num_classes=10)
+    with pytest.raises(ValueError, match="one-hot"):
+        cgan.generate(2, labels=np.eye(7)[:2])
+    with pytest.raises(ValueError, match="one-hot"):
+        cgan.generate(2)
+    with pytest.raises(ValueError, match="generator loss"):
+        G.generator_loss(np.zeros(2), "minimax")
+    with pytest.raises(ValueError, match="generator loss"):
+        gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), generator_loss="wasserstein")
+    with pytest.raises(ValueError, match="pack"):
+        G.build_mlp_discriminator(pack=0)
+    with pytest.raises(ValueError, match="latent_dim"):
+        G.build_generator(0)
