@@ -13,7 +13,11 @@ BENCH_DIR_VAR = "COURSE_BENCH_DIR"
 
 
 def record(section, rows):
-    """Store ``rows`` (a list of flat dicts) under ``section`` for bench/run.py; no-op otherwise."""
+    """Store ``rows`` (a list of flat dicts) under ``section`` for bench/run.py; no-op otherwise.
+
+    Returns None, so a notebook cell ending in ``record(...)`` shows no output (a stored
+    temporary path would differ on every run).
+    """
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError("record() expects a list of dicts, one per measured model.")
     target = os.environ.get(BENCH_DIR_VAR)
@@ -22,7 +26,6 @@ def record(section, rows):
     path = Path(target) / f"{section}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows, indent=2, default=float))
-    return path
 
 
 def _callback_base():

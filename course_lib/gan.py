@@ -350,7 +350,7 @@ def train_toy_gan(points, steps=2000, batch_size=512, latent_dim=2, lr=1e-3, gen
         .batch(batch_size * pack, drop_remainder=True)
     snapshots = []
     for step in range(snapshot_every, steps + 1, snapshot_every):
-        hist = gan.fit(data, epochs=1, steps_per_epoch=snapshot_every, verbose=0)
+        hist = gan.fit(data, epochs=1, steps_per_epoch=snapshot_every, verbose=0, shuffle=False)
         snapshots.append((step, gan.generate(n_snapshot, seed=step), hist.history))
     return gan, snapshots
 

@@ -14,8 +14,8 @@ def test_record_is_a_noop_without_bench_dir(monkeypatch):
 
 def test_record_writes_json(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_BENCH_DIR", str(tmp_path))
-    path = record("03_autoencoders", [{"model": "m", "loss": np.float32(0.5)}])
-    assert json.loads(path.read_text()) == [{"model": "m", "loss": 0.5}]
+    assert record("03_autoencoders", [{"model": "m", "loss": np.float32(0.5)}]) is None
+    assert json.loads((tmp_path / "03_autoencoders.json").read_text()) == [{"model": "m", "loss": 0.5}]
 
 
 def test_record_rejects_bad_rows():
