@@ -1,0 +1,803 @@
+"""Evaluating generative models from their samples. Introduced in 08_evaluation.
+
+A GAN has no likelihood to report, so the slides' 24 GAN evaluation measures compare a set
+of generated images with a set of real ones. This module holds the ones 08 computes:
+
+- a feature extractor: ``build_classifier``, ``train_classifier``, ``classifier_outputs``,
+  a small MNIST CNN standing in for ImageNet's Inception network (whose weights we cannot
+  download): its 128-d "features" layer plays Inception's pool3, its softmax p(y|x);
+- distances between feature distributions: ``frechet_distance`` / ``fid``, ``mmd2``, ``kid``;
+- scores from a classifier: ``inception_score``, and ``c2st`` (a classifier two-sample test);
+- coverage and mode collapse: ``precision_recall`` (k-NN manifolds), ``ndb`` (bins),
+  ``birthday_support`` (how many distinct images the generator can make);
+- a likelihood by proxy: ``parzen_log_likelihood`` (and why not to trust it);
+- image quality: ``psnr``, ``ssim``, ``reconstruction_error``, ``sharpness``,
+  ``image_statistics``, ``statistics_distance``.
+
+Images are float arrays in [0, 1] of shape (n, 28, 28), (n, 28, 28, 1) or (n, 784);
+features are 2-D float arrays (n, d). Everything returned is NumPy float64.
+"""
+
+import math
+from typing import NamedTuple
+
+import keras
+import numpy as np
+from keras import layers
+from scipy import linalg, ndimage, special, stats
+
+IMAGE_SIDE = 28
+NUM_PIXELS = IMAGE_SIDE * IMAGE_SIDE  # 784
+NUM_CLASSES = 10
+PROB_ATOL = 1e-5        # how far from 1 a row of probabilities may sum (float32 softmax rounds)
+BLOCK_ROWS = 512        # rows per block of a distance matrix: memory O(BLOCK_ROWS * n)
+INK_THRESHOLD = 0.5     # a pixel above this is "ink"
+MID_RANGE = (0.1, 0.9)  # a pixel strictly inside this range is neither paper nor ink: blur
+KERNELS = ("rbf", "polynomial")
+STATISTICS = ("mean_intensity", "ink_fraction", "mid_fraction", "sharpness")
+
+
+# ---------------------------------------------------------------------------------------
+# Input checks: images, features, probabilities, integers
+# ---------------------------------------------------------------------------------------
+
+def _as_images(x, name, dtype="float64"):
+    """(n, 28, 28), (n, 28, 28, 1) or (n, 784) with values in [0, 1] -> (n, 28, 28)."""
+    x = np.asarray(x, dtype=dtype)
+    shape = x.shape
+    if x.ndim == 2 and shape[1] == NUM_PIXELS:
+        x = x.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+    elif x.ndim == 4 and shape[1:] == (IMAGE_SIDE, IMAGE_SIDE, 1):
+        x = x[..., 0]
+    elif not (x.ndim == 3 and shape[1:] == (IMAGE_SIDE, IMAGE_SIDE)):
+        single = shape in ((IMAGE_SIDE, IMAGE_SIDE), (NUM_PIXELS,), (IMAGE_SIDE, IMAGE_SIDE, 1))
+        hint = " (one image? add a batch axis: x[None])" if single else ""
+        raise ValueError(f"{name} must be a batch of 28x28 images, shape (n, 28, 28), (n, 28, 28, 1) "
+                         f"or (n, 784); got shape {shape}{hint}.")
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty: need at least one image, got shape {shape}.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} holds NaN or inf; images must have values in [0, 1].")
+    if x.min() < 0.0 or x.max() > 1.0:
+        raise ValueError(f"{name} must have values in [0, 1] (course_lib.data.scale maps uint8 "
+                         f"pixels there), got range {x.min():.3g}..{x.max():.3g}.")
+    return x
+
+
+def _as_flat(x, name):
+    """Images in any of the three layouts -> float64 (n, 784)."""
+    x = _as_images(x, name)
+    return x.reshape(len(x), NUM_PIXELS)
+
+
+def _as_features(x, name, min_rows=2):
+    """A 2-D float array (n, d), n >= min_rows, all finite -> float64."""
+    x = np.asarray(x, dtype="float64")
+    if x.ndim != 2 or x.shape[1] == 0:
+        hint = " (1-D data? use x[:, None])" if x.ndim == 1 else ""
+        raise ValueError(f"{name} must be a 2-D array of features, shape (n, d); got shape {x.shape}{hint}.")
+    if len(x) < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows (samples), got {len(x)}.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} holds NaN or inf.")
+    return x
+
+
+def _as_samples(x, name, min_rows=2):
+    """Images (3-D or 4-D: flattened to pixels) or features (2-D) -> float64 (n, d)."""
+    ndim = np.ndim(x)
+    if ndim in (3, 4):
+        x = _as_flat(x, name)
+    return _as_features(x, name, min_rows=min_rows)
+
+
+def _check_same_dim(a, b, name_a, name_b):
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{name_a} and {name_b} must have the same feature dimension, "
+                         f"got {a.shape[1]} and {b.shape[1]}.")
+
+
+def _check_int(value, name, minimum=1, maximum=None):
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok or value < minimum or (maximum is not None and value > maximum):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{upper}, got {value!r}.")
+    return int(value)
+
+
+def _check_positive(value, name):
+    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    return float(value)
+
+
+def _check_probs(probs, name):
+    p = np.asarray(probs, dtype="float64")
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
+        raise ValueError(f"{name} must be a 2-D array of class probabilities (n, num_classes), "
+                         f"one row per image, got shape {p.shape}.")
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"{name} holds NaN or inf.")
+    if p.min() < 0:
+        raise ValueError(f"{name} has negative entries ({p.min():.3g}); probabilities must be >= 0.")
+    sums = p.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1.0)))
+    if abs(sums[worst] - 1.0) > PROB_ATOL:
+        raise ValueError(f"every row of {name} must sum to 1 (softmax outputs, not logits); "
+                         f"row {worst} sums to {sums[worst]:.6g}.")
+    return p
+
+
+def _check_pair(a, b, name_a, name_b):
+    """Two image batches of equal size -> two float64 (n, 28, 28) arrays."""
+    a, b = _as_images(a, name_a), _as_images(b, name_b)
+    if len(a) != len(b):
+        raise ValueError(f"{name_a} and {name_b} must hold the same number of images, "
+                         f"got {len(a)} and {len(b)}.")
+    return a, b
+
+
+def _blocks(n, size=BLOCK_ROWS):
+    return (slice(lo, min(lo + size, n)) for lo in range(0, n, size))
+
+
+def _sq_distances(a, b):
+    """||a_i - b_j||^2 for all pairs, clipped at 0 (the expansion can round below it)."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)   # |a|^2 + |b|^2 - 2 a.b
+    return np.maximum(d2, 0.0)
+
+
+class MeanStd(NamedTuple):
+    """A score averaged over splits or subsets, and its standard deviation across them."""
+    mean: float
+    std: float
+
+
+# ---------------------------------------------------------------------------------------
+# 1. The feature extractor: our own MNIST classifier in place of Inception
+# ---------------------------------------------------------------------------------------
+
+def build_classifier(feature_dim=128):
+    """The Keras examples' MNIST CNN (mnist_cnn.py), our stand-in for Inception.
+
+    image (28, 28, 1) in [0, 1] -> Conv 32 3x3 relu -> Conv 64 3x3 relu -> MaxPool 2
+    -> Dropout 0.25 -> Flatten -> Dense 128 relu "features" -> Dropout 0.5 -> Dense 10 "logits".
+    About 99% test accuracy after 3 epochs of Adam (``train_classifier``).
+    """
+    _check_int(feature_dim, "feature_dim")
+    x = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
+    h = layers.Conv2D(32, 3, activation="relu", name="conv_32")(x)
+    h = layers.Conv2D(64, 3, activation="relu", name="conv_64")(h)
+    h = layers.MaxPooling2D(2, name="pool")(h)
+    h = layers.Dropout(0.25, name="dropout_conv")(h)
+    h = layers.Flatten(name="flatten")(h)
+    h = layers.Dense(feature_dim, activation="relu", name="features")(h)
+    h = layers.Dropout(0.5, name="dropout_features")(h)
+    logits = layers.Dense(NUM_CLASSES, name="logits")(h)           # p(y|x) = softmax(logits)
+    return keras.Model(x, logits, name="mnist_classifier")
+
+
+def _as_model_input(x, name):
+    return _as_images(x, name, dtype="float32")[..., None]         # (n, 28, 28, 1)
+
+
+def _as_labels(y, n, name):
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name} must be a 1-D array of integer labels, got {y.dtype} {y.shape}.")
+    if len(y) != n:
+        raise ValueError(f"{name} must have one label per image: {n} images, {len(y)} labels.")
+    if y.min() < 0 or y.max() >= NUM_CLASSES:
+        raise ValueError(f"{name} must be in 0..{NUM_CLASSES - 1}, got range {y.min()}..{y.max()}.")
+    return y.astype("int32")
+
+
+def train_classifier(x_train, y_train, epochs, batch_size=128, validation_data=None, seed=0,
+                     verbose="auto", learning_rate=1e-3):
+    """Build, compile (Adam, cross-entropy from logits, accuracy) and fit the classifier.
+
+    ``validation_data`` is ``(x_val, y_val)`` or None. Returns ``(model, history)``.
+    """
+    x = _as_model_input(x_train, "x_train")
+    y = _as_labels(y_train, len(x), "y_train")
+    _check_int(epochs, "epochs")
+    _check_int(batch_size, "batch_size")
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (x_val, y_val) or None, "
+                             f"got {type(validation_data).__name__}.")
+        x_val = _as_model_input(validation_data[0], "x_val")
+        validation_data = (x_val, _as_labels(validation_data[1], len(x_val), "y_val"))
+    keras.utils.set_random_seed(seed)                              # same weights, same batches
+    model = build_classifier()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size,
+                        validation_data=validation_data, verbose=verbose)
+    return model, history
+
+
+def _outputs_model(model):
+    """One auxiliary model image -> (features, logits), built once and kept on ``model``."""
+    aux = getattr(model, "_course_lib_outputs", None)
+    if aux is None:
+        try:
+            outputs = [model.get_layer("features").output, model.get_layer("logits").output]
+        except ValueError:
+            names = [layer.name for layer in model.layers]
+            raise ValueError(f"model must have layers named 'features' and 'logits' "
+                             f"(see build_classifier), got {names}.") from None
+        aux = keras.Model(model.inputs, outputs, name=f"{model.name}_outputs")
+        # object.__setattr__ skips Keras' tracking: the helper is a cache, not a sub-layer
+        object.__setattr__(model, "_course_lib_outputs", aux)
+    return aux
+
+
+def classifier_outputs(model, images, batch_size=500):
+    """(features, probs) of a ``build_classifier`` model for a batch of images, float64.
+
+    ``features`` (n, 128) is the "features" layer; ``probs`` (n, 10) = softmax(logits),
+    i.e. p(y|x). Dropout is off (inference mode).
+    """
+    x = _as_model_input(images, "images")
+    _check_int(batch_size, "batch_size")
+    features, logits = _outputs_model(model).predict(x, batch_size=batch_size, verbose=0)
+    logits = logits.astype("float64")
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))          # softmax, shifted to avoid overflow
+    return features.astype("float64"), z / z.sum(axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Frechet distance (FID)
+# ---------------------------------------------------------------------------------------
+
+def feature_statistics(features):
+    """(mu, sigma): the mean (d,) and covariance (d, d) of a feature set (n, d), n >= 2."""
+    x = _as_features(features, "features", min_rows=2)
+    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
+    """Frechet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+    d^2 = ||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2)).
+    If the product is singular (fewer samples than dimensions) its square root is taken of
+    (sigma1 + eps I)(sigma2 + eps I) instead; rounding's tiny imaginary parts are dropped.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, "float64")), np.atleast_1d(np.asarray(mu2, "float64"))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, "float64")), np.atleast_2d(np.asarray(sigma2, "float64"))
+    d = mu1.shape[0]
+    if mu1.ndim != 1 or mu2.shape != (d,):
+        raise ValueError(f"mu1 and mu2 must be 1-D means of the same length, got shapes {mu1.shape} and {mu2.shape}.")
+    for name, s in (("sigma1", sigma1), ("sigma2", sigma2)):
+        if s.shape != (d, d):
+            raise ValueError(f"{name} must be a ({d}, {d}) covariance to match the means, got shape {s.shape}.")
+    if not all(np.all(np.isfinite(a)) for a in (mu1, mu2, sigma1, sigma2)):
+        raise ValueError("means and covariances must be finite (no NaN or inf).")
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1 @ sigma2)                              # (sigma1 sigma2)^(1/2)
+    if not np.all(np.isfinite(covmean)):                                  # singular product
+        offset = eps * np.eye(d)
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0.0, atol=1e-3):
+            raise ValueError("sigma1 @ sigma2 has no real square root: are sigma1 and sigma2 "
+                             "covariance matrices (symmetric, positive semi-definite)?")
+        covmean = covmean.real                                            # rounding noise only
+    d2 = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean)
+    return float(max(d2, 0.0))                                            # >= 0 up to rounding
+
+
+def fid(features_a, features_b):
+    """Frechet Inception Distance: ``frechet_distance`` between Gaussians fitted to two sets.
+
+    With our classifier's features instead of Inception's, the numbers are comparable
+    within this course only. FID is biased upwards for small n: compare equal-sized sets.
+    """
+    a = _as_features(features_a, "features_a", min_rows=2)
+    b = _as_features(features_b, "features_b", min_rows=2)
+    _check_same_dim(a, b, "features_a", "features_b")
+    return frechet_distance(*feature_statistics(a), *feature_statistics(b))
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Inception score
+# ---------------------------------------------------------------------------------------
+
+def inception_score(probs, splits=1):
+    """IS = exp(E_x KL(p(y|x) || p(y))), with p(y) = E_x p(y|x) (Salimans et al. 2016).
+
+    ``probs`` (n, K) holds p(y|x), one row per generated image. IS runs from 1 (every image
+    gets the same prediction) to K (confident predictions, all classes equally often).
+    Computed on each of ``splits`` parts; returns ``MeanStd(mean, std)`` over them.
+    """
+    p = _check_probs(probs, "probs")
+    _check_int(splits, "splits", maximum=len(p))
+    scores = []
+    for part in np.array_split(p, splits):
+        p_y = part.mean(axis=0)                                   # the marginal p(y)
+        kl = special.rel_entr(part, p_y[None, :]).sum(axis=1)     # KL(p(y|x) || p(y)), 0 log 0 = 0
+        scores.append(math.exp(kl.mean()))                        # exp(E_x KL)
+    return MeanStd(float(np.mean(scores)), float(np.std(scores)))
+
+
+# ---------------------------------------------------------------------------------------
+# 4. Maximum mean discrepancy and KID
+# ---------------------------------------------------------------------------------------
+
+def median_heuristic(x, y, max_points=1000, seed=0):
+    """The RBF bandwidth of Gretton et al. (2012): median distance between pooled points.
+
+    Above ``max_points`` pooled points the median is taken over a fixed random subset.
+    """
+    z = np.concatenate([np.asarray(x, "float64"), np.asarray(y, "float64")])
+    if len(z) > max_points:
+        z = z[np.random.default_rng(seed).choice(len(z), max_points, replace=False)]
+    d2 = _sq_distances(z, z)[np.triu_indices(len(z), k=1)]           # each pair once
+    bandwidth = float(np.sqrt(np.median(d2)))
+    if bandwidth == 0.0:
+        raise ValueError("the median distance between the points is 0 (mostly duplicates): "
+                         "pass a bandwidth > 0.")
+    return bandwidth
+
+
+def _kernel(a, b, kernel, bandwidth):
+    if kernel == "rbf":
+        return np.exp(-_sq_distances(a, b) / (2.0 * bandwidth**2))   # exp(-||x - y||^2 / (2 s^2))
+    return (a @ b.T / a.shape[1] + 1.0) ** 3                         # (x.y / d + 1)^3
+
+
+def _kernel_sum(a, b, kernel, bandwidth):
+    """sum_ij k(a_i, b_j), a block of rows at a time."""
+    return sum(_kernel(a[rows], b, kernel, bandwidth).sum() for rows in _blocks(len(a)))
+
+
+def _kernel_diagonal_sum(a, kernel):
+    """sum_i k(a_i, a_i): the terms the unbiased estimator leaves out."""
+    if kernel == "rbf":
+        return float(len(a))                                         # exp(0) = 1
+    return float(((np.sum(a * a, axis=1) / a.shape[1] + 1.0) ** 3).sum())
+
+
+def mmd2(x, y, kernel="rbf", bandwidth=None):
+    """Unbiased estimate of the squared maximum mean discrepancy (Gretton et al. 2012).
+
+    MMD^2_u = 1/(m(m-1)) sum_{i!=j} k(x_i, x_j) + 1/(n(n-1)) sum_{i!=j} k(y_i, y_j)
+              - 2/(mn) sum_{i,j} k(x_i, y_j)
+
+    ``kernel="rbf"``: k = exp(-||x - y||^2 / (2 bandwidth^2)), bandwidth from the median
+    heuristic when None. ``kernel="polynomial"``: k = (x.y / d + 1)^3 (KID's). Being
+    unbiased, the estimate is about 0 for equal distributions and may be slightly negative.
+    """
+    x = _as_features(x, "x", min_rows=2)
+    y = _as_features(y, "y", min_rows=2)
+    _check_same_dim(x, y, "x", "y")
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
+    if kernel == "rbf":
+        bandwidth = median_heuristic(x, y) if bandwidth is None else _check_positive(bandwidth, "bandwidth")
+    elif bandwidth is not None:
+        raise ValueError(f"bandwidth applies to the rbf kernel only, got bandwidth={bandwidth!r} "
+                         f"with kernel={kernel!r}.")
+    m, n = len(x), len(y)
+    k_xx = (_kernel_sum(x, x, kernel, bandwidth) - _kernel_diagonal_sum(x, kernel)) / (m * (m - 1))
+    k_yy = (_kernel_sum(y, y, kernel, bandwidth) - _kernel_diagonal_sum(y, kernel)) / (n * (n - 1))
+    k_xy = _kernel_sum(x, y, kernel, bandwidth) / (m * n)
+    return float(k_xx + k_yy - 2.0 * k_xy)
+
+
+def kid(features_a, features_b, num_subsets=10, subset_size=1000, seed=0):
+    """Kernel Inception Distance (Binkowski et al. 2018): unbiased MMD^2 with the cubic
+    polynomial kernel (x.y / d + 1)^3, averaged over random subsets.
+
+    ``subset_size`` is clipped to the smaller set; subsets are drawn without replacement.
+    Unlike FID it is unbiased, so sets of different sizes compare fairly. Papers often
+    report KID x 1000. Returns ``MeanStd(mean, std)`` over the subsets.
+    """
+    a = _as_features(features_a, "features_a", min_rows=2)
+    b = _as_features(features_b, "features_b", min_rows=2)
+    _check_same_dim(a, b, "features_a", "features_b")
+    _check_int(num_subsets, "num_subsets")
+    size = min(_check_int(subset_size, "subset_size", minimum=2), len(a), len(b))
+    rng = np.random.default_rng(seed)
+    values = [mmd2(a[rng.choice(len(a), size, replace=False)],
+                   b[rng.choice(len(b), size, replace=False)], kernel="polynomial")
+              for _ in range(num_subsets)]
+    return MeanStd(float(np.mean(values)), float(np.std(values)))
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Improved precision and recall (Kynkaanniemi et al. 2019)
+# ---------------------------------------------------------------------------------------
+
+class PrecisionRecall(NamedTuple):
+    """precision: share of fakes inside the real manifold (quality);
+    recall: share of reals inside the fake manifold (coverage)."""
+    precision: float
+    recall: float
+
+    @property
+    def f1(self):
+        """Harmonic mean 2 P R / (P + R); 0 when both are 0."""
+        total = self.precision + self.recall
+        return 0.0 if total == 0 else 2.0 * self.precision * self.recall / total
+
+
+def _knn_sq_radii(x, k):
+    """Squared distance from each row of x to its k-th nearest other row."""
+    radii = np.empty(len(x))
+    for rows in _blocks(len(x)):
+        d2 = _sq_distances(x[rows], x)
+        radii[rows] = np.partition(d2, k, axis=1)[:, k]        # index 0 is the point itself
+    return radii
+
+
+def _inside(queries, reference, sq_radii):
+    """Does each query lie in some ball B(reference_i, radius_i)? ||q - r_i|| <= radius_i."""
+    inside = np.empty(len(queries), dtype=bool)
+    for rows in _blocks(len(queries)):
+        inside[rows] = np.any(_sq_distances(queries[rows], reference) <= sq_radii[None, :], axis=1)
+    return inside
+
+
+def precision_recall(real_features, fake_features, k=3):
+    """Improved precision and recall with k-NN hyperspheres (Kynkaanniemi et al. 2019).
+
+    Each set's manifold is the union of balls around its points, each ball reaching the
+    point's k-th nearest neighbour in the same set. precision = fraction of fakes inside the
+    real manifold, recall = fraction of reals inside the fake manifold. Distances are
+    computed in blocks (memory O(512 n)). Returns ``PrecisionRecall(precision, recall)``
+    with an ``f1`` property.
+    """
+    real = _as_features(real_features, "real_features", min_rows=2)
+    fake = _as_features(fake_features, "fake_features", min_rows=2)
+    _check_same_dim(real, fake, "real_features", "fake_features")
+    _check_int(k, "k", maximum=min(len(real), len(fake)) - 1)
+    precision = _inside(fake, real, _knn_sq_radii(real, k)).mean()    # fakes in the real manifold
+    recall = _inside(real, fake, _knn_sq_radii(fake, k)).mean()       # reals in the fake manifold
+    return PrecisionRecall(float(precision), float(recall))
+
+
+# ---------------------------------------------------------------------------------------
+# 6. Classifier two-sample test (Lopez-Paz & Oquab 2017)
+# ---------------------------------------------------------------------------------------
+
+class C2ST(NamedTuple):
+    """Held-out accuracy of a real-vs-fake classifier, the one-sided p-value of
+    "no better than chance" (Binomial(n_test, 1/2)), and the number of test samples."""
+    accuracy: float
+    p_value: float
+    n_test: int
+
+
+def _two_sample_classifier(classifier):
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if classifier == "logistic":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    if classifier == "knn":
+        return KNeighborsClassifier(n_neighbors=5)
+    if hasattr(classifier, "fit") and hasattr(classifier, "predict"):
+        return clone(classifier)
+    raise ValueError(f"classifier must be 'logistic', 'knn' or a scikit-learn classifier, got {classifier!r}.")
+
+
+def c2st(real_features, fake_features, classifier="logistic", seed=0):
+    """Classifier two-sample test: can a classifier tell real from fake on held-out data?
+
+    Both sets are cut to the same size n (chance = 1/2), each is split in halves, the
+    classifier is fitted on one half of each and scored on the other. Accuracy 0.5: the sets
+    are indistinguishable to this classifier; 1.0: perfectly separable. ``"logistic"``
+    (standardised logistic regression) sees only linear differences such as a shifted mean;
+    ``"knn"`` (5 neighbours) also sees a collapsed spread. Returns ``C2ST``.
+    """
+    real = _as_features(real_features, "real_features", min_rows=2)
+    fake = _as_features(fake_features, "fake_features", min_rows=2)
+    _check_same_dim(real, fake, "real_features", "fake_features")
+    model = _two_sample_classifier(classifier)
+    rng = np.random.default_rng(seed)
+    n = min(len(real), len(fake))
+    real = real[rng.choice(len(real), n, replace=False)]          # random order, balanced sizes
+    fake = fake[rng.choice(len(fake), n, replace=False)]
+    half = n // 2
+    x_train = np.concatenate([real[:half], fake[:half]])
+    y_train = np.repeat([1, 0], half)                             # 1 = real, 0 = fake
+    x_test = np.concatenate([real[half:], fake[half:]])
+    y_test = np.repeat([1, 0], n - half)
+    model.fit(x_train, y_train)
+    correct = int(np.sum(model.predict(x_test) == y_test))
+    p_value = stats.binom.sf(correct - 1, len(y_test), 0.5)       # P(X >= correct | chance)
+    return C2ST(correct / len(y_test), float(p_value), len(y_test))
+
+
+# ---------------------------------------------------------------------------------------
+# 7. Number of statistically different bins (Richardson & Weiss 2018)
+# ---------------------------------------------------------------------------------------
+
+class NDB(NamedTuple):
+    """count = number of bins whose real and fake proportions differ significantly,
+    fraction = count / K; per bin: proportions, the significance mask, the k-means centroid."""
+    count: int
+    fraction: float
+    real_proportions: np.ndarray
+    fake_proportions: np.ndarray
+    significant: np.ndarray
+    centroids: np.ndarray
+
+
+def ndb(real, fake, num_bins=50, alpha=0.05, seed=0):
+    """NDB: k-means bins on the real samples, then a two-proportion z-test per bin.
+
+    ``real`` and ``fake`` are images (compared pixel by pixel) or features (n, d). K-means
+    with ``num_bins`` centroids is fitted on ``real``; both sets are assigned to the nearest
+    centroid; bin k is significant when
+
+        z = (p_real - p_fake) / sqrt(p (1 - p) (1/n_real + 1/n_fake)),  p = pooled proportion
+
+    has a two-sided p-value below ``alpha``. A generator that drops or over-produces modes
+    empties or fills bins. About alpha * K bins come out significant by chance alone.
+    """
+    from sklearn.cluster import KMeans
+
+    _check_int(num_bins, "num_bins", minimum=2)
+    r = _as_samples(real, "real", min_rows=num_bins)
+    f = _as_samples(fake, "fake", min_rows=2)
+    _check_same_dim(r, f, "real", "fake")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be a significance level in (0, 1), got {alpha!r}.")
+    kmeans = KMeans(n_clusters=num_bins, n_init=3, random_state=seed).fit(r)
+    real_counts = np.bincount(kmeans.labels_, minlength=num_bins)
+    fake_counts = np.bincount(kmeans.predict(f), minlength=num_bins)
+    p_real, p_fake = real_counts / len(r), fake_counts / len(f)
+    pooled = (real_counts + fake_counts) / (len(r) + len(f))           # p under H0: same proportion
+    se = np.sqrt(pooled * (1 - pooled) * (1 / len(r) + 1 / len(f)))    # its standard error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, (p_real - p_fake) / se, 0.0)
+    significant = 2 * stats.norm.sf(np.abs(z)) < alpha                  # two-sided p-value
+    count = int(significant.sum())
+    return NDB(count, count / num_bins, p_real, p_fake, significant, kmeans.cluster_centers_)
+
+
+# ---------------------------------------------------------------------------------------
+# 8. Birthday-paradox support estimate (Arora & Zhang 2017)
+# ---------------------------------------------------------------------------------------
+
+class BirthdaySupport(NamedTuple):
+    """batch_size: smallest s with P(duplicate in s samples) >= 1/2 (None if none reached it);
+    support: s^2 (nan if none); the curve: batch_sizes and their duplicate probabilities."""
+    batch_size: int | None
+    support: float
+    batch_sizes: np.ndarray
+    probabilities: np.ndarray
+
+
+def _first_duplicate(x, threshold, max_size, trials, seed):
+    """For each trial, a random ordering of the samples (drawn without replacement); the
+    length of its shortest prefix holding a pair closer than ``threshold``, else max_size + 1.
+
+    A prefix of a random ordering is a random batch, so one ordering answers "does a batch
+    of size s hold a duplicate?" for every s <= max_size at once: yes iff first <= s.
+    """
+    rng = np.random.default_rng(seed)
+    first = np.full(trials, max_size + 1)
+    for t in range(trials):
+        batch = x[rng.choice(len(x), max_size, replace=False)]
+        for lo in range(0, max_size, 128):
+            hi = min(lo + 128, max_size)
+            d2 = _sq_distances(batch[lo:hi], batch[:hi])                   # rows j, columns i
+            earlier = np.arange(hi)[None, :] < np.arange(lo, hi)[:, None]  # pairs i < j only
+            hit = np.any((d2 < threshold**2) & earlier, axis=1)
+            if hit.any():
+                first[t] = lo + int(np.argmax(hit)) + 1
+                break
+    return first
+
+
+def duplicate_probability(samples, batch_size, threshold, trials=50, seed=0):
+    """Fraction of ``trials`` random batches of ``batch_size`` samples (without replacement)
+    that hold at least one pair closer than ``threshold`` (Euclidean, pixels or features)."""
+    x = _as_samples(samples, "samples", min_rows=2)
+    _check_int(batch_size, "batch_size", minimum=2, maximum=len(x))
+    threshold = _check_positive(threshold, "threshold")
+    _check_int(trials, "trials")
+    return float(np.mean(_first_duplicate(x, threshold, batch_size, trials, seed) <= batch_size))
+
+
+def birthday_support(samples, threshold, batch_sizes=None, trials=50, seed=0):
+    """Birthday-paradox estimate of the support size of a generator (Arora & Zhang 2017).
+
+    If a distribution is uniform on N items, a batch of s ~ sqrt(N) draws holds a duplicate
+    with probability about 1/2 (1 - exp(-s^2 / 2N)); read backwards, the smallest s with
+    P(duplicate) >= 1/2 estimates the support as N ~ s^2. This is an order-of-magnitude
+    estimate: real generators are far from uniform, and "duplicate" depends on ``threshold``,
+    which must be calibrated (``calibrate_duplicate_threshold``: a low percentile of
+    nearest-neighbour distances between distinct real images). The paper inspected the
+    closest pairs by eye. ``samples`` should be many more than the batch sizes.
+
+    ``batch_sizes`` (increasing integers >= 2) default to 2, 3, ..., min(n, 1000).
+    Returns ``BirthdaySupport(batch_size, support, batch_sizes, probabilities)``.
+    """
+    x = _as_samples(samples, "samples", min_rows=2)
+    threshold = _check_positive(threshold, "threshold")
+    _check_int(trials, "trials")
+    if batch_sizes is None:
+        batch_sizes = np.arange(2, min(len(x), 1000) + 1)
+    sizes = np.asarray(batch_sizes)
+    if (sizes.ndim != 1 or sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer)
+            or sizes.min() < 2 or sizes.max() > len(x) or np.any(np.diff(sizes) <= 0)):
+        raise ValueError(f"batch_sizes must be increasing integers in 2..{len(x)} (the number of "
+                         f"samples), got {batch_sizes!r}.")
+    first = _first_duplicate(x, threshold, int(sizes.max()), trials, seed)
+    probabilities = np.array([np.mean(first <= s) for s in sizes])       # P(duplicate in s samples)
+    reached = np.flatnonzero(probabilities >= 0.5)
+    if reached.size == 0:
+        return BirthdaySupport(None, float("nan"), sizes, probabilities)
+    s = int(sizes[reached[0]])
+    return BirthdaySupport(s, float(s**2), sizes, probabilities)         # N ~ s^2
+
+
+def calibrate_duplicate_threshold(real, quantile=0.01, max_samples=2000, seed=0):
+    """A duplicate threshold from real data: the ``quantile`` of the distances from each real
+    sample to its nearest distinct real neighbour (exact copies are skipped).
+
+    With quantile 0.01, two generated images count as duplicates when they are closer than
+    all but 1% of real images are to their nearest neighbour. At most ``max_samples`` real
+    samples (a fixed random subset) are used.
+    """
+    x = _as_samples(real, "real", min_rows=2)
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile must be in [0, 1], got {quantile!r}.")
+    _check_int(max_samples, "max_samples", minimum=2)
+    if len(x) > max_samples:
+        x = x[np.random.default_rng(seed).choice(len(x), max_samples, replace=False)]
+    sq_norms = (x * x).sum(axis=1)
+    nearest = np.empty(len(x))
+    for rows in _blocks(len(x)):
+        d2 = _sq_distances(x[rows], x)
+        same = d2 <= 1e-9 * (1.0 + sq_norms[rows, None] + sq_norms[None, :])   # itself, or a copy
+        nearest[rows] = np.sqrt(np.where(same, np.inf, d2).min(axis=1))
+    nearest = nearest[np.isfinite(nearest)]
+    if nearest.size == 0:
+        raise ValueError("real holds no two distinct samples: cannot calibrate a threshold.")
+    return float(np.quantile(nearest, quantile))
+
+
+# ---------------------------------------------------------------------------------------
+# 9. Parzen window log-likelihood (and why not to trust it)
+# ---------------------------------------------------------------------------------------
+
+def parzen_log_likelihood(samples, test, sigma):
+    """Mean log-likelihood of ``test`` under a Gaussian kernel density on ``samples``.
+
+    p(x) = 1/n sum_i N(x; s_i, sigma^2 I), so
+    log p(x) = logsumexp_i(-||x - s_i||^2 / (2 sigma^2)) - log n - (d/2) log(2 pi sigma^2).
+
+    The GAN paper (Goodfellow et al. 2014) reported this on MNIST. Theis, van den Oord &
+    Bethge (2016) showed why not to: the estimate converges very slowly with the number of
+    samples even in low dimension, does not track the true log-likelihood, can rank models
+    wrongly, and a "model" that just returns k-means centroids of the training data beats
+    real models on it. Shown in 08 as a cautionary tale. ``sigma`` comes from a validation
+    set (``select_parzen_sigma``), never from the test set.
+    """
+    s = _as_samples(samples, "samples", min_rows=1)
+    t = _as_samples(test, "test", min_rows=1)
+    _check_same_dim(s, t, "samples", "test")
+    sigma = _check_positive(sigma, "sigma")
+    n, d = s.shape
+    log_norm = -math.log(n) - 0.5 * d * math.log(2.0 * math.pi * sigma**2)   # log(1/n) + Gaussian constant
+    total = 0.0
+    for rows in _blocks(len(t)):
+        d2 = _sq_distances(t[rows], s)
+        total += (special.logsumexp(-d2 / (2.0 * sigma**2), axis=1) + log_norm).sum()
+    return float(total / len(t))
+
+
+class SigmaSearch(NamedTuple):
+    """The best sigma, and the validation log-likelihood for each candidate."""
+    sigma: float
+    log_likelihoods: np.ndarray
+
+
+def select_parzen_sigma(samples, validation, sigmas):
+    """Pick the Parzen bandwidth with the highest mean log-likelihood on ``validation``."""
+    sigmas = np.atleast_1d(np.asarray(sigmas, dtype="float64"))
+    if sigmas.ndim != 1 or sigmas.size == 0:
+        raise ValueError(f"sigmas must be a non-empty 1-D list of bandwidths, got {sigmas!r}.")
+    scores = np.array([parzen_log_likelihood(samples, validation, s) for s in sigmas])
+    return SigmaSearch(float(sigmas[np.argmax(scores)]), scores)
+
+
+# ---------------------------------------------------------------------------------------
+# 10. Image quality: reconstruction error, PSNR, SSIM, sharpness
+# ---------------------------------------------------------------------------------------
+
+def reconstruction_error(x, x_hat):
+    """Per-image mean squared error mean_pixels (x - x_hat)^2, shape (n,)."""
+    x, x_hat = _check_pair(x, x_hat, "x", "x_hat")
+    return ((x - x_hat) ** 2).mean(axis=(1, 2))
+
+
+def psnr(a, b, data_range=1.0):
+    """Per-image peak signal-to-noise ratio 10 log10(data_range^2 / MSE) in dB; inf if a == b."""
+    a, b = _check_pair(a, b, "a", "b")
+    data_range = _check_positive(data_range, "data_range")
+    mse = ((a - b) ** 2).mean(axis=(1, 2))
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(data_range**2 / mse)
+
+
+def ssim(a, b, data_range=1.0, sigma=1.5, truncate=3.5):
+    """Per-image structural similarity (Wang et al. 2004), in [-1, 1]; 1 iff a == b.
+
+    Local means, variances and covariance come from a Gaussian window (sigma 1.5, 11x11):
+
+        SSIM = (2 mu_a mu_b + C1)(2 cov_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(var_a + var_b + C2))
+
+    with C1 = (0.01 L)^2, C2 = (0.03 L)^2, L = ``data_range``; the map is averaged over the
+    pixels whose window fits inside the image, as scikit-image does.
+    """
+    a, b = _check_pair(a, b, "a", "b")
+    data_range = _check_positive(data_range, "data_range")
+    sigma = _check_positive(sigma, "sigma")
+    r = int(truncate * sigma + 0.5)                               # the window's half-width: 5
+    if 2 * r >= IMAGE_SIDE:
+        raise ValueError(f"a Gaussian window of half-width {r} (sigma={sigma}, truncate={truncate}) "
+                         f"does not fit in a {IMAGE_SIDE}x{IMAGE_SIDE} image.")
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+
+    def window(z):                                                # Gaussian-weighted local mean
+        return ndimage.gaussian_filter(z, sigma, truncate=truncate, mode="reflect", axes=(1, 2))
+
+    mu_a, mu_b = window(a), window(b)
+    var_a = window(a * a) - mu_a * mu_a                           # E[a^2] - E[a]^2
+    var_b = window(b * b) - mu_b * mu_b
+    cov = window(a * b) - mu_a * mu_b                             # E[ab] - E[a] E[b]
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return s[:, r:IMAGE_SIDE - r, r:IMAGE_SIDE - r].mean(axis=(1, 2))
+
+
+def sharpness(images):
+    """Per-image mean gradient magnitude mean |grad x| (central differences), shape (n,).
+
+    0 for a flat image; blurry samples (a VAE's) score lower than crisp digits.
+    """
+    x = _as_images(images, "images")
+    gy, gx = np.gradient(x, axis=(1, 2))                          # d/drow, d/dcol
+    return np.sqrt(gx**2 + gy**2).mean(axis=(1, 2))               # |grad| = sqrt(gx^2 + gy^2)
+
+
+# ---------------------------------------------------------------------------------------
+# 11. Low-level image statistics, real vs fake
+# ---------------------------------------------------------------------------------------
+
+def per_image_statistics(images):
+    """Dict of per-image statistics, each of shape (n,): ``mean_intensity``, ``ink_fraction``
+    (pixels > 0.5), ``mid_fraction`` (pixels in (0.1, 0.9): grey, a sign of blur) and
+    ``sharpness`` (mean gradient magnitude)."""
+    x = _as_images(images, "images")
+    lo, hi = MID_RANGE
+    return {
+        "mean_intensity": x.mean(axis=(1, 2)),
+        "ink_fraction": (x > INK_THRESHOLD).mean(axis=(1, 2)),
+        "mid_fraction": ((x > lo) & (x < hi)).mean(axis=(1, 2)),
+        "sharpness": sharpness(x),
+    }
+
+
+def image_statistics(images):
+    """The set averages of ``per_image_statistics``: one float per statistic."""
+    return {name: float(values.mean()) for name, values in per_image_statistics(images).items()}
+
+
+def statistics_distance(real, fake):
+    """For each statistic of ``per_image_statistics``, the 1-D Wasserstein distance between
+    its distribution over real images and over fake ones (same units as the statistic;
+    0 when the histograms match). One number per statistic, for a table."""
+    real_stats, fake_stats = per_image_statistics(real), per_image_statistics(fake)
+    return {name: float(stats.wasserstein_distance(real_stats[name], fake_stats[name]))
+            for name in STATISTICS}

@@ -1,0 +1,637 @@
+"""Tests for course_lib.metrics (08_evaluation): each measure against a closed form, a
+brute-force definition or a toy case whose answer is known, plus every bad-input path."""
+
+import itertools
+import math
+
+import keras
+import numpy as np
+import pytest
+from scipy import ndimage, stats
+
+from course_lib.data import load_mnist, scale
+from course_lib.metrics import (
+    C2ST,
+    NDB,
+    BirthdaySupport,
+    MeanStd,
+    PrecisionRecall,
+    birthday_support,
+    build_classifier,
+    c2st,
+    calibrate_duplicate_threshold,
+    classifier_outputs,
+    duplicate_probability,
+    feature_statistics,
+    fid,
+    frechet_distance,
+    image_statistics,
+    inception_score,
+    kid,
+    median_heuristic,
+    mmd2,
+    ndb,
+    parzen_log_likelihood,
+    per_image_statistics,
+    precision_recall,
+    psnr,
+    reconstruction_error,
+    select_parzen_sigma,
+    sharpness,
+    ssim,
+    statistics_distance,
+    train_classifier,
+)
+
+
+def gaussian(n, d, shift=0.0, scale_=1.0, seed=0):
+    return shift + scale_ * np.random.default_rng(seed).normal(size=(n, d))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """200 MNIST test digits in [0, 1], (200, 28, 28), and their labels."""
+    _, (x_test, y_test) = load_mnist()
+    return scale(x_test[:200]).astype("float64"), y_test[:200]
+
+
+# ----------------------------------------------------------------------------- input layouts
+
+def test_the_three_image_layouts_give_the_same_answers(digits):
+    x, _ = digits
+    y = np.clip(x + 0.1 * np.random.default_rng(0).normal(size=x.shape), 0, 1)
+    for layout in (lambda z: z[..., None], lambda z: z.reshape(len(z), 784)):
+        np.testing.assert_array_equal(psnr(layout(x), layout(y)), psnr(x, y))
+        np.testing.assert_array_equal(ssim(layout(x), y), ssim(x, y))
+        np.testing.assert_array_equal(sharpness(layout(x)), sharpness(x))
+    # pixel-space measures flatten images of either layout the same way
+    assert parzen_log_likelihood(x[:50], y[:20], 0.3) == parzen_log_likelihood(
+        x[:50, :, :, None], y[:20].reshape(20, 784), 0.3)
+
+
+@pytest.mark.parametrize("images, match", [
+    (np.zeros((5, 27, 27)), r"shape \(n, 28, 28\)"),
+    (np.zeros((5, 28, 28, 3)), r"got shape \(5, 28, 28, 3\)"),
+    (np.zeros((5, 783)), r"got shape \(5, 783\)"),
+    (np.zeros((28, 28)), r"add a batch axis"),
+    (np.zeros((0, 28, 28)), "empty"),
+    (np.full((2, 28, 28), 1.5), r"values in \[0, 1\].*range 1.5"),
+    (np.full((2, 784), -0.1), r"values in \[0, 1\]"),
+    (np.full((2, 28, 28), 255, dtype="uint8"), r"values in \[0, 1\].*scale"),
+    (np.full((2, 28, 28), np.nan), "NaN"),
+])
+def test_bad_images_are_rejected(images, match):
+    with pytest.raises(ValueError, match=match):
+        sharpness(images)
+    with pytest.raises(ValueError, match=match):
+        ssim(images, images)
+
+
+def test_image_pairs_must_match():
+    with pytest.raises(ValueError, match="same number of images, got 3 and 4"):
+        psnr(np.zeros((3, 28, 28)), np.zeros((4, 784)))
+    with pytest.raises(ValueError, match="x_hat"):
+        reconstruction_error(np.zeros((3, 28, 28)), np.zeros((3, 28, 29)))
+
+
+# ----------------------------------------------------------------------------- classifier
+
+def test_classifier_shapes_and_named_layers():
+    model = build_classifier()
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 10)
+    assert model.get_layer("features").output.shape == (None, 128)
+    assert model.get_layer("logits").activation is keras.activations.linear
+
+
+def test_classifier_outputs_are_features_and_softmax_probabilities(digits):
+    x, _ = digits
+    model = build_classifier()
+    features, probs = classifier_outputs(model, x[:7].reshape(7, 784), batch_size=4)
+    assert features.shape == (7, 128) and probs.shape == (7, 10)
+    assert features.dtype == probs.dtype == np.float64
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
+    logits = keras.ops.convert_to_numpy(model(x[:7, :, :, None], training=False)).astype("float64")
+    np.testing.assert_allclose(probs, np.exp(logits) / np.exp(logits).sum(1, keepdims=True), atol=1e-6)
+    assert np.all(features >= 0)                                   # relu
+    aux = model._course_lib_outputs                                # built once, reused
+    again, _ = classifier_outputs(model, x[:7, :, :, None])
+    assert model._course_lib_outputs is aux
+    np.testing.assert_allclose(again, features, rtol=1e-5, atol=1e-6)
+    assert len(model.layers) == len(build_classifier().layers)     # the cache is not a sub-layer
+
+
+def test_train_classifier_compiles_and_fits(digits):
+    x, y = digits
+    model, history = train_classifier(x[:64], y[:64], epochs=1, batch_size=32,
+                                      validation_data=(x[64:96, :, :, None], y[64:96]), verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert model.loss.get_config()["from_logits"] is True
+    _, probs = classifier_outputs(model, x[:5])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_classifier_inputs_are_validated(digits):
+    x, y = digits
+    plain = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    with pytest.raises(ValueError, match="'features' and 'logits'"):
+        classifier_outputs(plain, x[:2])
+    with pytest.raises(ValueError, match="one label per image"):
+        train_classifier(x[:10], y[:9], epochs=1)
+    with pytest.raises(ValueError, match=r"in 0..9"):
+        train_classifier(x[:2], np.array([0, 10]), epochs=1)
+    with pytest.raises(ValueError, match="integer labels"):
+        train_classifier(x[:2], np.array([0.0, 1.0]), epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        train_classifier(x[:2], y[:2], epochs=0)
+    with pytest.raises(ValueError, match="validation_data"):
+        train_classifier(x[:2], y[:2], epochs=1, validation_data=x[:2])
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        train_classifier(x[:2] * 255, y[:2], epochs=1)
+
+
+# ----------------------------------------------------------------------------- FID
+
+def test_frechet_distance_closed_forms():
+    # 1-D: (m1 - m2)^2 + (s1 - s2)^2
+    assert frechet_distance([1.0], [[4.0]], [-2.0], [[9.0]]) == pytest.approx(9.0 + 1.0, rel=1e-12)
+    # diagonal covariances: sqrtm is elementwise, d^2 = |dmu|^2 + sum (s1 - s2)^2
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    s1, s2 = np.array([1.0, 2.0, 0.5]), np.array([3.0, 2.0, 1.5])
+    expected = 1.0 + 0.0 + 4.0 + (1 - 3) ** 2 + 0.0 + (0.5 - 1.5) ** 2
+    assert frechet_distance(mu1, np.diag(s1**2), mu2, np.diag(s2**2)) == pytest.approx(expected, rel=1e-12)
+    # shared eigenvectors (rotated diagonals): the same formula on the eigenvalues
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+    got = frechet_distance(mu1, q @ np.diag(s1**2) @ q.T, mu2, q @ np.diag(s2**2) @ q.T)
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_general_covariances_against_symmetric_form():
+    # Tr (S1 S2)^(1/2) = Tr (S1^(1/2) S2 S1^(1/2))^(1/2) = sum of sqrt of its eigenvalues
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    s1, s2 = a @ a.T + 0.1 * np.eye(4), b @ b.T + 0.1 * np.eye(4)
+    mu1, mu2 = rng.normal(size=4), rng.normal(size=4)
+    w, v = np.linalg.eigh(s1)
+    root1 = v @ np.diag(np.sqrt(w)) @ v.T
+    tr_covmean = np.sqrt(np.linalg.eigvalsh(root1 @ s2 @ root1)).sum()
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fid_of_samples_matches_the_true_parameters():
+    a = gaussian(20_000, 4, seed=0)
+    b = gaussian(20_000, 4, shift=np.array([1.0, 0.0, 0.0, 0.5]), scale_=np.array([2.0, 1.0, 1.0, 0.5]), seed=1)
+    expected = 1.0 + 0.25 + (1 - 2) ** 2 + (1 - 0.5) ** 2      # |dmu|^2 + sum (s1 - s2)^2 = 2.5
+    assert fid(a, b) == pytest.approx(expected, abs=0.15)                # sampling sd ~ 0.05
+    assert fid(a, a) == pytest.approx(0.0, abs=1e-6)
+    mu, sigma = feature_statistics(b)
+    np.testing.assert_allclose(mu, [1.0, 0.0, 0.0, 0.5], atol=0.05)
+    np.testing.assert_allclose(np.diag(sigma), [4.0, 1.0, 1.0, 0.25], rtol=0.05)
+
+
+def test_fid_with_fewer_samples_than_dimensions_is_finite():
+    a, b = gaussian(5, 10, seed=0), gaussian(5, 10, shift=3.0, seed=1)
+    assert fid(a, a) == pytest.approx(0.0, abs=1e-4)
+    assert np.isfinite(fid(a, b)) and fid(a, b) > 10 * 9.0 * 0.5
+
+
+def test_fid_arguments_are_validated():
+    with pytest.raises(ValueError, match="same feature dimension, got 3 and 4"):
+        fid(np.zeros((5, 3)), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="2-D array of features"):
+        fid(np.zeros(5), np.zeros(5))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        fid(np.zeros((1, 3)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        fid(np.full((3, 2), np.nan), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"\(2, 2\) covariance"):
+        frechet_distance([0.0, 0.0], np.eye(3), [0.0, 0.0], np.eye(2))
+    with pytest.raises(ValueError, match="same length"):
+        frechet_distance([0.0, 0.0], np.eye(2), [0.0], np.eye(1))
+
+
+# ----------------------------------------------------------------------------- inception score
+
+def test_inception_score_extremes():
+    one_hot = np.tile(np.eye(10), (3, 1))                      # confident, all classes equally often
+    assert inception_score(one_hot) == (pytest.approx(10.0, rel=1e-12), 0.0)
+    same = np.tile([0.7, 0.2, 0.1] + [0.0] * 7, (30, 1))      # every image gets the same p(y|x)
+    assert inception_score(same).mean == pytest.approx(1.0, rel=1e-12)
+    uniform = np.full((30, 10), 0.1)                           # no confidence at all
+    assert inception_score(uniform).mean == pytest.approx(1.0, rel=1e-12)
+    assert inception_score(np.tile(np.eye(10)[:5], (4, 1))).mean == pytest.approx(5.0)  # 5 classes only
+
+
+def test_inception_score_worked_example_and_splits():
+    # half the images [1, 0], half [1/2, 1/2]: p(y) = [3/4, 1/4]
+    probs = np.array([[1.0, 0.0]] * 4 + [[0.5, 0.5]] * 4)
+    kl_a = math.log(1 / 0.75)
+    kl_b = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+    score = inception_score(probs)
+    assert isinstance(score, MeanStd)
+    assert score.mean == pytest.approx(math.exp((kl_a + kl_b) / 2), rel=1e-12) and score.std == 0.0
+    # two splits, [1, 0] x 4 (IS 1) and [1/2, 1/2] x 4 (IS 1): mean 1, std 0
+    assert inception_score(probs, splits=2) == (pytest.approx(1.0), pytest.approx(0.0))
+    # splits of different scores: one-hot (10) then identical rows (1)
+    mixed = np.vstack([np.eye(10), np.tile(np.eye(10)[0], (10, 1))])
+    assert inception_score(mixed, splits=2) == (pytest.approx(5.5), pytest.approx(4.5))
+
+
+@pytest.mark.parametrize("probs, splits, match", [
+    (np.full((4, 10), 0.11), 1, r"sum to 1.*sums to 1.1"),
+    (np.array([[1.5, -0.5], [0.5, 0.5]]), 1, "negative"),
+    (np.full(10, 0.1), 1, "2-D array of class probabilities"),
+    (np.full((4, 10), 0.1), 5, "splits"),
+    (np.full((4, 10), 0.1), 0, "splits"),
+])
+def test_inception_score_rejects_bad_input(probs, splits, match):
+    with pytest.raises(ValueError, match=match):
+        inception_score(probs, splits=splits)
+
+
+# ----------------------------------------------------------------------------- MMD and KID
+
+def _mmd2_by_definition(x, y, k):
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i, j in itertools.permutations(range(m), 2)) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
+    xy = sum(k(a, b) for a in x for b in y) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_mmd2_equals_the_unbiased_estimator_written_out():
+    x, y = gaussian(6, 3, seed=0), gaussian(5, 3, shift=0.5, seed=1)
+    h = 1.3
+    rbf = lambda a, b: math.exp(-np.sum((a - b) ** 2) / (2 * h**2))      # noqa: E731
+    poly = lambda a, b: (a @ b / 3 + 1) ** 3                             # noqa: E731
+    assert mmd2(x, y, bandwidth=h) == pytest.approx(_mmd2_by_definition(x, y, rbf), rel=1e-10)
+    assert mmd2(x, y, kernel="polynomial") == pytest.approx(_mmd2_by_definition(x, y, poly), rel=1e-10)
+    # bandwidth=None is the median of the pooled pairwise distances
+    z = np.vstack([x, y])
+    median = np.median([np.linalg.norm(a - b) for a, b in itertools.combinations(z, 2)])
+    assert median_heuristic(x, y) == pytest.approx(median, rel=1e-10)
+    assert mmd2(x, y) == mmd2(x, y, bandwidth=median_heuristic(x, y))
+
+
+def test_mmd2_matches_its_gaussian_closed_form():
+    # x ~ N(0, I), y ~ N(delta, I) in d dims, rbf bandwidth h:
+    # MMD^2 = 2 c (1 - exp(-|delta|^2 / (2 (h^2 + 2)))),  c = (h^2 / (h^2 + 2))^(d/2)
+    d, h, delta = 2, 1.0, np.array([1.0, 0.0])
+    c = (h**2 / (h**2 + 2)) ** (d / 2)
+    expected = 2 * c * (1 - math.exp(-1.0 / (2 * (h**2 + 2))))            # 0.1023
+    got = mmd2(gaussian(1500, d, seed=0), gaussian(1500, d, shift=delta, seed=1), bandwidth=h)
+    assert got == pytest.approx(expected, abs=0.025)                   # estimator's sd ~ 0.007
+
+
+def test_mmd2_is_zero_for_equal_distributions_and_grows_with_a_shift():
+    x = gaussian(300, 5, seed=0)
+    same = mmd2(x, gaussian(300, 5, seed=1))
+    assert abs(same) < 0.01
+    values = [mmd2(x, gaussian(300, 5, shift=s, seed=1), bandwidth=2.0) for s in (0.0, 0.25, 0.5, 1.0, 2.0)]
+    assert abs(values[0]) < 0.01 and np.all(np.diff(values) > 0)
+
+
+def test_kid_is_zero_for_equal_distributions_and_grows_with_a_shift():
+    x = gaussian(400, 8, seed=0)
+    same = kid(x, gaussian(400, 8, seed=1), num_subsets=5, subset_size=200)
+    assert isinstance(same, MeanStd) and abs(same.mean) < 0.05 and same.std > 0
+    means = [kid(x, gaussian(400, 8, shift=s, seed=1), num_subsets=5, subset_size=200).mean
+             for s in (0.0, 0.5, 1.0, 2.0)]
+    assert np.all(np.diff(means) > 0)
+    # one subset as large as both sets: all the data, i.e. plain polynomial MMD^2
+    y = gaussian(50, 8, shift=0.3, seed=2)
+    assert kid(x[:50], y, num_subsets=1, subset_size=1000) == (
+        pytest.approx(mmd2(x[:50], y, kernel="polynomial"), rel=1e-9), 0.0)
+
+
+def test_mmd_and_kid_arguments_are_validated():
+    x = gaussian(10, 3)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        mmd2(x, x, kernel="laplace")
+    with pytest.raises(ValueError, match="bandwidth must be a positive number"):
+        mmd2(x, x, bandwidth=0.0)
+    with pytest.raises(ValueError, match="rbf kernel only"):
+        mmd2(x, x, kernel="polynomial", bandwidth=1.0)
+    with pytest.raises(ValueError, match="same feature dimension"):
+        mmd2(x, gaussian(10, 4))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        mmd2(x[:1], x)
+    with pytest.raises(ValueError, match="median distance between the points is 0"):
+        mmd2(np.zeros((4, 3)), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="num_subsets"):
+        kid(x, x, num_subsets=0)
+    with pytest.raises(ValueError, match="subset_size"):
+        kid(x, x, subset_size=1)
+    with pytest.raises(ValueError, match="same feature dimension"):
+        kid(x, gaussian(10, 4))
+
+
+# ----------------------------------------------------------------------------- precision / recall
+
+def uniform(n, low, high, seed):
+    return np.random.default_rng(seed).uniform(low, high, size=(n, len(low)))
+
+
+def test_precision_recall_on_half_overlapping_squares():
+    real = uniform(1000, [0.0, 0.0], [1.0, 1.0], seed=0)
+    fake = uniform(1000, [0.5, 0.0], [1.5, 1.0], seed=1)      # half of each square is shared
+    pr = precision_recall(real, fake, k=3)
+    assert isinstance(pr, PrecisionRecall)
+    assert pr.precision == pytest.approx(0.5, abs=0.06)
+    assert pr.recall == pytest.approx(0.5, abs=0.06)
+    assert pr.f1 == pytest.approx(2 * pr.precision * pr.recall / (pr.precision + pr.recall))
+
+
+def test_precision_recall_sees_mode_dropping_and_the_extremes():
+    real = uniform(1000, [0.0, 0.0], [1.0, 1.0], seed=0)
+    dropped = uniform(1000, [0.0, 0.0], [0.5, 1.0], seed=1)    # good samples, half the modes
+    pr = precision_recall(real, dropped, k=3)
+    assert pr.precision > 0.95 and pr.recall == pytest.approx(0.5, abs=0.06)
+    assert precision_recall(real, real, k=3) == (1.0, 1.0)
+    assert precision_recall(real, real, k=3).f1 == 1.0
+    far = precision_recall(real, real + 10.0, k=3)
+    assert far == (0.0, 0.0) and far.f1 == 0.0
+
+
+def test_knn_radii_agree_with_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    from course_lib.metrics import _knn_sq_radii
+
+    x = gaussian(700, 5, seed=3)                               # > one block of 512 rows
+    dist, _ = NearestNeighbors(n_neighbors=4).fit(x).kneighbors(x)  # column 0 is the point itself
+    np.testing.assert_allclose(np.sqrt(_knn_sq_radii(x, 3)), dist[:, 3], rtol=1e-9)
+
+
+def test_precision_recall_arguments_are_validated():
+    x = gaussian(10, 2)
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        precision_recall(x, x, k=0)
+    with pytest.raises(ValueError, match="<= 9"):
+        precision_recall(x, x, k=10)
+    with pytest.raises(ValueError, match="same feature dimension"):
+        precision_recall(x, gaussian(10, 3), k=3)
+
+
+# ----------------------------------------------------------------------------- C2ST
+
+def test_c2st_is_at_chance_for_equal_distributions_and_perfect_for_separated_ones():
+    real = gaussian(400, 5, seed=0)
+    same = c2st(real, gaussian(400, 5, seed=1))
+    assert isinstance(same, C2ST) and same.n_test == 400
+    assert same.accuracy == pytest.approx(0.5, abs=0.07) and same.p_value > 0.01
+    apart = c2st(real, gaussian(400, 5, shift=5.0, seed=1))
+    assert apart.accuracy >= 0.99 and apart.p_value < 1e-80
+    # p-value: P(Binomial(400, 1/2) >= correct)
+    assert apart.p_value == pytest.approx(stats.binom.sf(round(apart.accuracy * 400) - 1, 400, 0.5))
+
+
+def test_c2st_knn_sees_a_collapsed_spread_that_a_linear_classifier_misses():
+    real, collapsed = gaussian(400, 2, seed=0), gaussian(400, 2, scale_=0.1, seed=1)
+    assert c2st(real, collapsed, classifier="logistic").accuracy < 0.65
+    assert c2st(real, collapsed, classifier="knn").accuracy > 0.85
+
+
+def test_c2st_balances_the_sets_and_accepts_a_scikit_learn_classifier():
+    from sklearn.tree import DecisionTreeClassifier
+
+    result = c2st(gaussian(300, 3, seed=0), gaussian(51, 3, shift=4.0, seed=1),
+                  classifier=DecisionTreeClassifier(random_state=0))
+    assert result.n_test == 2 * (51 - 25) and result.accuracy > 0.9
+
+
+def test_c2st_arguments_are_validated():
+    x = gaussian(10, 2)
+    with pytest.raises(ValueError, match="classifier must be"):
+        c2st(x, x, classifier="svm")
+    with pytest.raises(ValueError, match="same feature dimension"):
+        c2st(x, gaussian(10, 3))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        c2st(x, x[:1])
+
+
+# ----------------------------------------------------------------------------- NDB
+
+def blobs(n, centres, seed):
+    rng = np.random.default_rng(seed)
+    centres = np.asarray(centres, dtype="float64")
+    return centres[rng.integers(len(centres), size=n)] + 0.3 * rng.normal(size=(n, centres.shape[1]))
+
+
+CENTRES = [[0, 0], [5, 0], [0, 5], [5, 5]]
+
+
+def test_ndb_finds_nothing_for_the_same_distribution():
+    real = blobs(2000, CENTRES, seed=0)
+    result = ndb(real, blobs(2000, CENTRES, seed=1), num_bins=8)
+    assert isinstance(result, NDB) and result.count <= 2
+    assert result.fraction == result.count / 8
+    np.testing.assert_allclose([result.real_proportions.sum(), result.fake_proportions.sum()], 1.0)
+    assert ndb(real, real, num_bins=8).count == 0               # identical sets: same proportions
+
+
+def test_ndb_flags_the_bins_of_dropped_modes():
+    real = blobs(2000, CENTRES, seed=0)
+    fake = blobs(2000, CENTRES[:2], seed=1)                     # modes (0, 5) and (5, 5) are gone
+    result = ndb(real, fake, num_bins=8)
+    in_dropped = result.centroids[:, 1] > 2.5
+    assert in_dropped.sum() >= 2
+    assert np.all(result.significant[in_dropped]) and np.all(result.fake_proportions[in_dropped] == 0)
+    assert result.count == 8                                    # the kept modes are over-full
+
+
+def test_ndb_on_images_sees_mode_collapse(digits):
+    x, y = digits
+    real, other = x[:100], x[100:]
+    assert ndb(real, other, num_bins=5).count <= 1              # other digits, same distribution
+    ones = np.resize(other[y[100:] == 1], (100, 28, 28))        # a generator that only draws "1"s
+    collapsed = ndb(real.reshape(100, 784), ones, num_bins=5)
+    assert collapsed.count == 5 and np.sort(collapsed.fake_proportions)[-1] == 1.0
+
+
+def test_ndb_arguments_are_validated():
+    x = gaussian(20, 2)
+    with pytest.raises(ValueError, match="num_bins"):
+        ndb(x, x, num_bins=1)
+    with pytest.raises(ValueError, match="at least 50 rows"):
+        ndb(x, x, num_bins=50)
+    with pytest.raises(ValueError, match="alpha"):
+        ndb(x, x, num_bins=3, alpha=1.5)
+    with pytest.raises(ValueError, match="same feature dimension"):
+        ndb(x, gaussian(20, 3), num_bins=3)
+
+
+# ----------------------------------------------------------------------------- birthday paradox
+
+def repeated_images(support, copies, seed=0):
+    """``support`` distinct random images, each ``copies`` times, shuffled: a generator that
+    can make exactly ``support`` images."""
+    rng = np.random.default_rng(seed)
+    distinct = rng.random((support, 28, 28))
+    return distinct[rng.permutation(np.repeat(np.arange(support), copies))]
+
+
+def test_duplicate_probability_matches_the_exact_birthday_probability():
+    support, copies, s = 100, 30, 12
+    pool = repeated_images(support, copies)
+    # P(no duplicate) drawing s of the N m images without replacement: C(N, s) m^s / C(N m, s)
+    p_exact = 1 - math.comb(support, s) * copies**s / math.comb(support * copies, s)   # 0.50
+    got = duplicate_probability(pool, s, threshold=1.0, trials=400)
+    assert got == pytest.approx(p_exact, abs=3 * math.sqrt(p_exact * (1 - p_exact) / 400))
+
+
+@pytest.mark.parametrize("support", [50, 400])
+def test_birthday_support_recovers_the_support_size(support):
+    result = birthday_support(repeated_images(support, 20), threshold=1.0, trials=50)
+    assert isinstance(result, BirthdaySupport)
+    assert support / 2.5 <= result.support <= 2.5 * support    # s^2 ~ 1.4 N for a uniform support
+    assert result.support == result.batch_size**2
+    assert result.probabilities[result.batch_sizes == result.batch_size][0] >= 0.5
+    assert np.all(np.diff(result.probabilities) >= 0)           # one ordering per trial: monotone
+
+
+def test_birthday_support_without_duplicates():
+    distinct = np.random.default_rng(0).random((200, 28, 28))
+    result = birthday_support(distinct, threshold=1.0, batch_sizes=[10, 100, 200], trials=5)
+    assert result.batch_size is None and math.isnan(result.support)
+    np.testing.assert_array_equal(result.probabilities, 0.0)
+
+
+def test_calibrated_threshold_is_a_nearest_neighbour_quantile():
+    grid = np.arange(30.0)[:, None] * [[1.0, 0.0]] + [[0.0, 0.0]]   # neighbours exactly 1 apart
+    assert calibrate_duplicate_threshold(grid, quantile=0.01) == pytest.approx(1.0)
+    assert calibrate_duplicate_threshold(np.vstack([grid, grid]), quantile=0.5) == pytest.approx(1.0)
+    spread = np.vstack([grid, [[100.0, 0.0]]])                    # one far point: NN distance 71
+    assert calibrate_duplicate_threshold(spread, quantile=1.0) == pytest.approx(71.0)
+
+
+def test_birthday_arguments_are_validated():
+    pool = repeated_images(10, 3)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 2 and <= 30"):
+        duplicate_probability(pool, 31, threshold=1.0)
+    with pytest.raises(ValueError, match="threshold must be a positive number"):
+        duplicate_probability(pool, 5, threshold=0.0)
+    with pytest.raises(ValueError, match="trials"):
+        birthday_support(pool, threshold=1.0, trials=0)
+    with pytest.raises(ValueError, match="increasing integers"):
+        birthday_support(pool, threshold=1.0, batch_sizes=[5, 3])
+    with pytest.raises(ValueError, match="increasing integers"):
+        birthday_support(pool, threshold=1.0, batch_sizes=[2, 40])
+    with pytest.raises(ValueError, match="quantile"):
+        calibrate_duplicate_threshold(pool, quantile=2.0)
+    with pytest.raises(ValueError, match="no two distinct samples"):
+        calibrate_duplicate_threshold(np.zeros((5, 3)))
+
+
+# ----------------------------------------------------------------------------- Parzen
+
+def test_parzen_with_one_sample_is_a_gaussian_density():
+    test = gaussian(20, 3, seed=1)
+    expected = stats.multivariate_normal(np.zeros(3), 0.5**2 * np.eye(3)).logpdf(test).mean()
+    assert parzen_log_likelihood(np.zeros((1, 3)), test, 0.5) == pytest.approx(expected, rel=1e-12)
+    # two samples: log(1/2 N(t; s1) + 1/2 N(t; s2)), far in the tail (log-sum-exp, no underflow)
+    t = np.array([[40.0]])
+    ref = np.logaddexp(stats.norm.logpdf(40.0, 0.0, 0.1), stats.norm.logpdf(40.0, 1.0, 0.1)) - math.log(2)
+    assert parzen_log_likelihood(np.array([[0.0], [1.0]]), t, 0.1) == pytest.approx(ref, rel=1e-12)
+    assert np.isfinite(ref) and ref < -7000
+
+
+def test_parzen_of_a_gaussian_sample_is_the_smoothed_gaussian_log_likelihood():
+    # KDE of N(0, 1) with bandwidth h -> N(0, 1 + h^2); E_x~N(0,1) log N(x; 0, 1 + h^2) in closed form
+    h = 0.3
+    expected = -0.5 * math.log(2 * math.pi * (1 + h**2)) - 1 / (2 * (1 + h**2))
+    got = parzen_log_likelihood(gaussian(4000, 1, seed=0), gaussian(2000, 1, seed=1), h)
+    assert got == pytest.approx(expected, abs=0.05)
+
+
+def test_select_parzen_sigma_prefers_the_textbook_bandwidth():
+    samples, validation = gaussian(500, 1, seed=0), gaussian(500, 1, seed=1)
+    sigmas = [0.01, 0.1, 0.3, 1.0, 3.0]                          # Silverman: 1.06 * 500^(-1/5) = 0.30
+    result = select_parzen_sigma(samples, validation, sigmas)
+    assert result.sigma == 0.3
+    np.testing.assert_allclose(result.log_likelihoods,
+                               [parzen_log_likelihood(samples, validation, s) for s in sigmas])
+
+
+def test_parzen_arguments_are_validated():
+    x = gaussian(10, 2)
+    with pytest.raises(ValueError, match="sigma must be a positive number"):
+        parzen_log_likelihood(x, x, 0.0)
+    with pytest.raises(ValueError, match="same feature dimension"):
+        parzen_log_likelihood(x, gaussian(10, 3), 1.0)
+    with pytest.raises(ValueError, match=r"1-D data\? use x\[:, None\]"):
+        parzen_log_likelihood(np.zeros(10), np.zeros(10), 1.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        select_parzen_sigma(x, x, [])
+
+
+# ----------------------------------------------------------------------------- image quality
+
+def test_psnr_and_reconstruction_error_closed_forms(digits):
+    x, _ = digits
+    x = x[:10] * 0.8                                          # room for +0.1 without clipping
+    assert np.all(psnr(x, x) == np.inf)
+    np.testing.assert_allclose(reconstruction_error(x, x + 0.1), 0.01, rtol=1e-12)
+    np.testing.assert_allclose(psnr(x, x + 0.1), 20.0, rtol=1e-12)          # 10 log10(1 / 0.01)
+    noisy = np.clip(x + 0.05 * np.random.default_rng(0).normal(size=x.shape), 0, 1)
+    mse = ((x - noisy) ** 2).reshape(10, -1).mean(axis=1)
+    np.testing.assert_allclose(reconstruction_error(x, noisy), mse, rtol=1e-12)
+    np.testing.assert_allclose(psnr(x, noisy), 10 * np.log10(1 / mse), rtol=1e-12)
+    np.testing.assert_allclose(psnr(x / 2, noisy / 2, data_range=0.5), 10 * np.log10(0.25 / (mse / 4)))
+    with pytest.raises(ValueError, match="data_range"):
+        psnr(x, x, data_range=0)
+
+
+def test_ssim_identity_constants_and_noise(digits):
+    x, _ = digits
+    x = x[:20]
+    assert np.all(ssim(x, x) == 1.0)
+    # flat images a, b: variances vanish, SSIM = (2ab + C1) / (a^2 + b^2 + C1)
+    c1 = 0.01**2
+    got = ssim(np.full((1, 28, 28), 0.2), np.full((1, 28, 28), 0.6))
+    assert got[0] == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.2**2 + 0.6**2 + c1), rel=1e-9)
+    rng = np.random.default_rng(0)
+    scores = [ssim(x, np.clip(x + s * rng.normal(size=x.shape), 0, 1)).mean() for s in (0.05, 0.1, 0.2, 0.4)]
+    assert np.all(np.diff(scores) < 0) and scores[0] < 1.0 and scores[-1] > -1.0
+    y = np.clip(x + 0.1 * rng.normal(size=x.shape), 0, 1)
+    np.testing.assert_allclose(ssim(x, y), ssim(y, x), rtol=1e-12)       # symmetric
+    with pytest.raises(ValueError, match="does not fit"):
+        ssim(x, x, sigma=4.0)
+
+
+def test_sharpness_closed_forms_and_blur(digits):
+    x, _ = digits
+    assert np.all(sharpness(np.full((2, 28, 28), 0.4)) == 0.0)
+    ramp = np.tile(np.arange(28.0) / 27, (1, 28, 1))             # x[i, j] = j / 27
+    assert sharpness(ramp)[0] == pytest.approx(1 / 27, rel=1e-12)
+    blurred = ndimage.gaussian_filter(x[:20], 1.0, axes=(1, 2))
+    assert np.all(sharpness(blurred) < sharpness(x[:20]))
+
+
+def test_image_statistics_closed_forms(digits):
+    flat = np.full((3, 28, 28), 0.3)
+    assert image_statistics(flat) == {"mean_intensity": pytest.approx(0.3), "ink_fraction": 0.0,
+                                      "mid_fraction": 1.0, "sharpness": 0.0}
+    checker = (np.indices((28, 28)).sum(axis=0) % 2).astype("float64")[None]
+    stats_ = image_statistics(checker)
+    assert stats_["mean_intensity"] == 0.5 and stats_["ink_fraction"] == 0.5 and stats_["mid_fraction"] == 0.0
+    x, _ = digits
+    per = per_image_statistics(x)
+    assert set(per) == {"mean_intensity", "ink_fraction", "mid_fraction", "sharpness"}
+    assert all(v.shape == (200,) for v in per.values())
+    blurred = ndimage.gaussian_filter(x, 1.0, axes=(1, 2))
+    assert image_statistics(blurred)["mid_fraction"] > image_statistics(x)["mid_fraction"]
+
+
+def test_statistics_distance_is_a_wasserstein_distance_per_statistic(digits):
+    x, _ = digits
+    assert statistics_distance(x[:100], x[:100]) == {name: 0.0 for name in
+                                                     ("mean_intensity", "ink_fraction", "mid_fraction", "sharpness")}
+    dist = statistics_distance(np.full((4, 28, 28), 0.2), np.full((6, 28, 28), 0.6))
+    assert dist["mean_intensity"] == pytest.approx(0.4)        # point masses 0.4 apart
+    assert dist["ink_fraction"] == pytest.approx(1.0)          # no ink vs all ink
+    assert dist["mid_fraction"] == 0.0 and dist["sharpness"] == 0.0
+    blurred = ndimage.gaussian_filter(x[100:], 1.0, axes=(1, 2))
+    assert statistics_distance(x[:100], blurred)["sharpness"] > statistics_distance(x[:100], x[100:])["sharpness"]
