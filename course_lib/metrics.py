@@ -19,6 +19,7 @@ features are 2-D float arrays (n, d). Everything returned is NumPy float64.
 """
 
 import math
+import warnings
 from typing import NamedTuple
 
 import keras
@@ -158,17 +159,20 @@ class MeanStd(NamedTuple):
 # ---------------------------------------------------------------------------------------
 
 def build_classifier(feature_dim=128):
-    """The Keras examples' MNIST CNN (mnist_cnn.py), our stand-in for Inception.
+    """A small MNIST CNN, our stand-in for Inception; sized for a 2-core CPU.
 
-    image (28, 28, 1) in [0, 1] -> Conv 32 3x3 relu -> Conv 64 3x3 relu -> MaxPool 2
-    -> Dropout 0.25 -> Flatten -> Dense 128 relu "features" -> Dropout 0.5 -> Dense 10 "logits".
-    About 99% test accuracy after 3 epochs of Adam (``train_classifier``).
+    image (28, 28, 1) in [0, 1] -> Conv 32 3x3 relu -> MaxPool 2 -> Conv 64 3x3 relu
+    -> MaxPool 2 -> Dropout 0.25 -> Flatten -> Dense 128 relu "features" -> Dropout 0.5
+    -> Dense 10 "logits". Pooling after each convolution keeps it at about 2.6 million
+    multiply-adds per image; a few epochs of Adam (``train_classifier``) reach 99% test
+    accuracy (08_evaluation measures it).
     """
     _check_int(feature_dim, "feature_dim")
     x = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
-    h = layers.Conv2D(32, 3, activation="relu", name="conv_32")(x)
-    h = layers.Conv2D(64, 3, activation="relu", name="conv_64")(h)
-    h = layers.MaxPooling2D(2, name="pool")(h)
+    h = layers.Conv2D(32, 3, activation="relu", name="conv_32")(x)             # 26 x 26
+    h = layers.MaxPooling2D(2, name="pool_1")(h)                                # 13 x 13
+    h = layers.Conv2D(64, 3, activation="relu", name="conv_64")(h)             # 11 x 11
+    h = layers.MaxPooling2D(2, name="pool_2")(h)                                # 5 x 5
     h = layers.Dropout(0.25, name="dropout_conv")(h)
     h = layers.Flatten(name="flatten")(h)
     h = layers.Dense(feature_dim, activation="relu", name="features")(h)
@@ -193,8 +197,11 @@ def _as_labels(y, n, name):
 
 
 def train_classifier(x_train, y_train, epochs, batch_size=128, validation_data=None, seed=0,
-                     verbose="auto", learning_rate=1e-3):
+                     verbose="auto", learning_rate=2e-3):
     """Build, compile (Adam, cross-entropy from logits, accuracy) and fit the classifier.
+
+    The learning rate follows a cosine from ``learning_rate`` down to 5% of it over the
+    run: the last, small steps add a few tenths of a percent of test accuracy.
 
     ``validation_data`` is ``(x_val, y_val)`` or None. Returns ``(model, history)``.
     """
@@ -210,7 +217,10 @@ def train_classifier(x_train, y_train, epochs, batch_size=128, validation_data=N
         validation_data = (x_val, _as_labels(validation_data[1], len(x_val), "y_val"))
     keras.utils.set_random_seed(seed)                              # same weights, same batches
     model = build_classifier()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+    steps = epochs * math.ceil(len(x) / batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(_check_positive(learning_rate, "learning_rate"), steps,
+                                                      alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size,
@@ -276,8 +286,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
     if not all(np.all(np.isfinite(a)) for a in (mu1, mu2, sigma1, sigma2)):
         raise ValueError("means and covariances must be finite (no NaN or inf).")
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)                              # (sigma1 sigma2)^(1/2)
-    if not np.all(np.isfinite(covmean)):                                  # singular product
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)          # singular: use the offset
+            covmean = linalg.sqrtm(sigma1 @ sigma2)                       # (sigma1 sigma2)^(1/2)
+        singular = not np.all(np.isfinite(covmean))
+    except linalg.LinAlgWarning:
+        singular = True
+    if singular:
         offset = eps * np.eye(d)
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):

@@ -50,17 +50,22 @@ def show_image_rows(rows, row_titles=None, title=None, cmap="gray", size=1.0):
 
 
 def format_table(rows, columns=None, floatfmt=".4f"):
-    """Render a list of dicts as a fixed-width text table (deterministic, nbval-friendly)."""
+    """Render a list of dicts as a fixed-width text table (deterministic, nbval-friendly).
+
+    A value of None (a measure that does not apply) and a missing key both print as "-".
+    """
     if not rows:
         raise ValueError("format_table() needs at least one row.")
     columns = list(columns or rows[0].keys())
 
     def fmt(v):
+        if v is None:
+            return "-"
         if isinstance(v, (float, np.floating)):
             return format(float(v), floatfmt)
         return str(v)
 
-    cells = [[fmt(row.get(c, "")) for c in columns] for row in rows]
+    cells = [[fmt(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(str(c)), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     line = lambda vals: "  ".join(  # noqa: E731
         v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(vals, widths)))

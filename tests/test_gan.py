@@ -141,3 +141,12 @@ def test_bad_input():
         G.build_mlp_discriminator(pack=0)
     with pytest.raises(ValueError, match="latent_dim"):
         G.build_generator(0)
+
+
+def test_dcgan_optimizers_are_two_separate_adams():
+    d_opt, g_opt = G.dcgan_optimizers()
+    assert d_opt is not g_opt
+    assert float(d_opt.learning_rate) == pytest.approx(G.DCGAN_LEARNING_RATE)
+    assert float(g_opt.beta_1) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="learning_rate"):
+        G.dcgan_optimizers(learning_rate=0)

@@ -32,6 +32,11 @@ def test_format_table_aligns_columns():
         format_table([])
 
 
+def test_format_table_prints_a_dash_where_a_value_does_not_apply():
+    lines = format_table([{"model": "a", "nll": 1.5}, {"model": "b", "nll": None}, {"model": "c"}]).splitlines()
+    assert [l.split()[-1] for l in lines[2:]] == ["1.5000", "-", "-"]
+
+
 def test_describe_model_is_deterministic(capsys):
     def build():
         x = keras.Input((4,))
