@@ -148,5 +148,7 @@ def test_dcgan_optimizers_are_two_separate_adams():
     assert d_opt is not g_opt
     assert float(d_opt.learning_rate) == pytest.approx(G.DCGAN_LEARNING_RATE)
     assert float(g_opt.beta_1) == pytest.approx(0.5)
+    assert float(G.dcgan_optimizers(conditional=True)[0].learning_rate) == pytest.approx(
+        G.CONDITIONAL_DCGAN_LEARNING_RATE)
     with pytest.raises(ValueError, match="learning_rate"):
         G.dcgan_optimizers(learning_rate=0)
