@@ -9,7 +9,10 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Everything below runs inside the virtual environment; jupyter kernels find its python first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
-export MPLBACKEND ?= Agg
+# MPLBACKEND is left alone: Jupyter kernels draw inline (and store every figure) only when
+# it is unset, so the targets that start kernels unset it; the unit tests choose Agg themselves.
+BUILD ?= build
+JOBS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install course lab test unit nbcheck nbval bench clean-notebooks clean
@@ -27,21 +30,22 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 course: install ## Execute every notebook in the lecture profile, in place, and render HTML to build/
-	COURSE_PROFILE=$${COURSE_PROFILE:-lecture} $(BIN)/python tools/nbtools.py run --html build $(NOTEBOOKS)
+	COURSE_PROFILE=$${COURSE_PROFILE:-lecture} $(BIN)/python tools/nbtools.py run --html $(BUILD) $(NOTEBOOKS)
 
 lab: install ## Start Jupyter Lab on the notebooks
-	$(BIN)/jupyter lab notebooks/
+	env -u MPLBACKEND $(BIN)/jupyter lab notebooks/
 
 test: install unit nbcheck nbval ## Unit tests + notebook hygiene + notebooks re-executed (smoke profile)
 
 unit: install ## Unit tests only
-	COURSE_PROFILE=smoke $(BIN)/python -m pytest tests
+	COURSE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests
 
 nbcheck: install ## Notebooks are clean: executed, no errors, no absolute paths, no metadata noise, import course_lib
 	$(BIN)/python tools/nbtools.py check $(NOTEBOOKS)
 
 nbval: install ## Re-execute the notebooks in the smoke profile; compare the # NBVAL_CHECK_OUTPUT cells
-	COURSE_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks/
+	COURSE_PROFILE=smoke env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider \
+		-n $(JOBS) --dist loadscope $(NOTEBOOKS)
 
 bench: install ## Time every notebook (lecture profile) and write bench/results.md; NB=... for some
 	$(BIN)/python bench/run.py $(NB)

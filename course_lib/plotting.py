@@ -391,3 +391,32 @@ def plot_point_snapshots(snapshots, centres=None, titles=None, lim=3.0, suptitle
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def show_source(obj, slide=None, slide_title="The slide's code (Keras 1/2)"):
+    """Display the source of a course_lib function, class or method, syntax-highlighted.
+
+    With ``slide`` (the slide's code as a string) it is shown first, so the two read side
+    by side: what the lecture wrote, then the Keras 3 code this course runs. The source is
+    read from the installed module, so what is shown is exactly what the notebook calls.
+    """
+    import inspect
+    import textwrap
+    from pathlib import Path
+
+    from IPython.display import Markdown, display
+
+    try:
+        source = textwrap.dedent(inspect.getsource(obj))
+        file = inspect.getsourcefile(obj)
+    except (TypeError, OSError) as err:
+        raise ValueError(f"show_source() needs a function, class or method defined in a file, got {obj!r}.") from err
+    module = getattr(obj, "__module__", "") or ""
+    where = Path(file).name if not module else module.replace(".", "/") + ".py"
+    name = getattr(obj, "__qualname__", getattr(obj, "__name__", "?"))
+    parts = []
+    if slide is not None:
+        parts += [f"**{slide_title}**", "", "```python", textwrap.dedent(slide).strip("\n"), "```", ""]
+    parts += [f"**`{name}`**, from `{where}` (Keras 3, what this notebook runs)", "",
+              "```python", source.rstrip("\n"), "```"]
+    display(Markdown("\n".join(parts)))

@@ -80,3 +80,79 @@ def test_run_executes_in_place_and_renders_html(tmp_path, monkeypatch):
     assert nb.cells[1].outputs[0].text == "smoke\n" and nb.cells[1].execution_count == 1
     assert timings["tiny"] > 0 and (tmp_path / "html" / "tiny.html").exists()
     assert "execution" not in nb.cells[1].metadata
+
+
+def with_output(nb, cell, output):
+    nb.cells[cell].outputs.append(output)
+    return nb
+
+
+PNG = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+
+
+@pytest.mark.parametrize("source", [
+    "from course_lib.plotting import show_image_rows\nshow_image_rows([x]);",
+    "import course_lib.plotting as plotting\nplotting.plot_loss_curves([1.0, 0.5])",
+    "import matplotlib.pyplot as plt\nplt.plot([1, 2])",
+])
+def test_a_drawing_cell_must_store_its_image(source):
+    nb = make_nb(*GOOD, source)
+    assert any("draws a figure but stores no image/png" in p for p in nbtools.problems("x", nb, LIB))
+    with_output(nb, 2, nbformat.v4.new_output("display_data", data=PNG))
+    assert nbtools.problems("x", nb, LIB) == []
+
+
+def test_drawing_functions_are_read_from_plotting():
+    names = nbtools.drawing_functions()
+    assert {"show_image_rows", "plot_loss_curves", "plot_histograms"} <= set(names)
+    assert "format_table" not in names and "print_table" not in names
+
+
+@pytest.mark.parametrize("output", [
+    nbformat.v4.new_output("display_data", data={"text/plain": "IWAE k=100:   0%|          | 0/20 [00:00<?, ?batch/s]"}),
+    nbformat.v4.new_output("stream", name="stdout",
+                           text="sampling:   0%|    | 0/28 [00:00<?, ?row/s]\rsampling:  50%|##  | 14/28 [00:02<00:02, 7row/s]"),
+])
+def test_a_stuck_progress_bar_is_found(output):
+    nb = with_output(make_nb(*GOOD), 1, output)
+    assert any("progress bar stuck at" in p for p in nbtools.problems("x", nb, LIB))
+
+
+def test_clean_keeps_the_last_state_of_a_redrawn_bar():
+    nb = make_nb(*GOOD)
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="start\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="bar:   0%|    | 0/4 [00:00<?, ?it/s]"),
+        nbformat.v4.new_output("stream", name="stdout", text="\rbar: 100%|####| 4/4 [00:01<00:00, 4it/s]\n"),
+    ]
+    nbtools.clean(nb)
+    assert [o.text for o in nb.cells[1].outputs] == ["start\nbar: 100%|####| 4/4 [00:01<00:00, 4it/s]\n"]
+    assert nbtools.problems("x", nb, LIB) == []
+
+
+def test_cell_progress_reports_cells_done_and_time(capsys):
+    progress = nbtools.CellProgress("[1/1] nb.ipynb (smoke)", total=2, every=0.0)
+    progress(cell={"cell_type": "markdown"})
+    progress(cell={"cell_type": "code"})
+    progress(cell={"cell_type": "code"})
+    progress.finish()
+    out = capsys.readouterr().out
+    assert "cell 1/2" in out and "cell 2/2" in out and "done, 2 cells in" in out
+
+
+def test_make_course_stores_figures_even_when_the_shell_says_agg(tmp_path):
+    """The README's command, on one small notebook: its drawing cell must keep its image."""
+    import subprocess
+
+    root = Path(nbtools.ROOT)
+    path = tmp_path / "draw.ipynb"
+    nbformat.write(make_nb("from course_lib.plotting import plot_loss_curves\nplot_loss_curves([1.0, 0.5, 0.25]);",
+                           executed=False, outputs=False), path)
+    env = {**__import__("os").environ, "MPLBACKEND": "Agg", "COURSE_PROFILE": "smoke"}
+    done = subprocess.run(["make", "-s", "-C", str(root), "course", f"NOTEBOOKS={path}", f"BUILD={tmp_path / 'html'}"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    nb = nbformat.read(path, as_version=4)
+    assert any("image/png" in o.get("data", {}) for o in nb.cells[1].outputs)
+    assert "data:image/png;base64" in (tmp_path / "html" / "draw.html").read_text()
+    assert "cell 1/1" in done.stdout or "done, 1 cells" in done.stdout

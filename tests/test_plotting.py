@@ -77,3 +77,18 @@ def test_latent_figures():
         plot_latent_scatter(np.zeros((5, 3)), np.arange(5))
     with pytest.raises(ValueError, match="5 codes but 4 labels"):
         plot_latent_scatter(np.zeros((5, 2)), np.arange(4))
+
+
+def test_show_source_displays_the_code_and_the_slide(monkeypatch):
+    import IPython.display
+
+    from course_lib import likelihood, plotting
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj.data))
+    plotting.show_source(likelihood.gaussian_nll, slide="x = Dense(2)(h)")
+    text = shown[0]
+    assert "def gaussian_nll(" in text and "course_lib/likelihood.py" in text
+    assert text.index("x = Dense(2)(h)") < text.index("def gaussian_nll(")
+    with pytest.raises(ValueError, match="function, class or method"):
+        plotting.show_source(3)

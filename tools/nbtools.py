@@ -38,7 +38,8 @@ def clean(nb):
         )
         if cell.cell_type != "code":
             continue
-        for out in cell.get("outputs", []):
+        cell.outputs = coalesce_streams(cell.get("outputs", []))
+        for out in cell.outputs:
             out.pop("transient", None)
             if "metadata" in out:
                 out["metadata"] = nbformat.NotebookNode(
@@ -50,6 +51,91 @@ def clean(nb):
             if data and "application/vnd.jupyter.widget-view+json" in data:
                 del data["application/vnd.jupyter.widget-view+json"]
     return nb
+
+
+BACKSPACE = re.compile(r"[^\n]\x08")  # a character erased by a backspace
+CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.MULTILINE)
+
+
+def resolve_control_characters(text):
+    """What a terminal shows for ``text``: a progress bar redrawn with \\r keeps its last state."""
+    text = text.replace("\r\n", "\n")
+    previous = None
+    while previous != text:
+        previous, text = text, BACKSPACE.sub("", text)
+    return CARRIAGE_RETURN.sub("", text)
+
+
+def coalesce_streams(outputs):
+    """Merge consecutive stream outputs of the same name and resolve their \\r and \\b."""
+    merged = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == out.get("name")):
+            merged[-1]["text"] += out["text"]
+        else:
+            merged.append(out)
+    for out in merged:
+        if out.get("output_type") == "stream":
+            out["text"] = resolve_control_characters(out["text"])
+    return merged
+
+
+# tqdm's text bar ("  35%|###   | 7/20 [00:03<00:06, ...]"), also the text fallback of its widget
+PROGRESS = re.compile(r"(\d+)/(\d+) \[[0-9:?]+<")
+
+
+def stuck_progress(text):
+    """The unfinished progress bars in ``text`` (last state of each line), as 'done/total' strings."""
+    found = []
+    for line in resolve_control_characters(text).splitlines():
+        m = PROGRESS.search(line)
+        if m and int(m.group(1)) < int(m.group(2)):
+            found.append(f"{m.group(1)}/{m.group(2)}")
+    return found
+
+
+def drawing_functions():
+    """Names of course_lib.plotting functions that draw a matplotlib figure (read with ast).
+
+    A function draws when it calls ``_plt()`` or ``plt.*``, or calls another function that draws.
+    """
+    tree = ast.parse((ROOT / "course_lib" / "plotting.py").read_text())
+    calls = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            names = set()
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call):
+                    f = sub.func
+                    names.add(f.id if isinstance(f, ast.Name) else getattr(f, "attr", None))
+                if isinstance(sub, ast.Name) and sub.id == "plt":
+                    names.add("_plt")
+            calls[node.name] = names
+    drawing = {"_plt"}
+    while True:
+        more = {name for name, called in calls.items() if called & drawing} - drawing
+        if not more:
+            return sorted(drawing - {"_plt"})
+        drawing |= more
+
+
+def draws(source, drawing_names):
+    """True if a code cell calls a drawing function of course_lib.plotting or matplotlib itself."""
+    code = "\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else getattr(f, "attr", None)
+            if name in drawing_names:
+                return True
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "plt":
+                return True
+    return False
 
 
 def course_lib_names():
@@ -80,6 +166,16 @@ def problems(path, nb, lib_names):
                 found.append(f"code cell {i} stores an error output ({out.get('ename')})")
             if out.output_type == "stream" and "Traceback (most recent call last)" in out.text:
                 found.append(f"code cell {i} stores a traceback in {out.name}")
+    drawing_names = drawing_functions()
+    for i, c in enumerate(code):
+        images = [o for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        if draws(c.source, drawing_names) and not images:
+            found.append(f"code cell {i} draws a figure but stores no image/png "
+                         "(was the kernel's matplotlib backend Agg? run it with `make course`)")
+        for out in c.get("outputs", []):
+            text = out.get("text", "") if out.output_type == "stream" else out.get("data", {}).get("text/plain", "")
+            for bar in stuck_progress(text if isinstance(text, str) else "".join(text)):
+                found.append(f"code cell {i} stores a progress bar stuck at {bar}")
     text = nbformat.writes(nb)
     for m in sorted(set(ABS_PATH.findall(text))):
         found.append(f"holds an absolute local path ({m}...)")
@@ -106,35 +202,71 @@ def problems(path, nb, lib_names):
     return found
 
 
+class CellProgress:
+    """Prints how far a notebook has got: cells done of total and elapsed time.
+
+    On a terminal the line is redrawn in place; in a log (CI) a line is printed at most
+    every ``every`` seconds, so a 10-minute notebook is never silent.
+    """
+
+    def __init__(self, label, total, every=30.0, stream=None):
+        self.label, self.total, self.every = label, total, every
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.start = self.last = time.perf_counter()
+        self.done = 0
+
+    def __call__(self, cell=None, **_):
+        if cell is not None and cell.get("cell_type") != "code":
+            return
+        self.done += 1
+        now = time.perf_counter()
+        line = f"{self.label}: cell {self.done}/{self.total}, {now - self.start:.0f} s"
+        if self.tty:
+            print("\r" + line, end="", file=self.stream, flush=True)
+        elif now - self.last >= self.every:
+            print(line, file=self.stream, flush=True)
+            self.last = now
+
+    def finish(self, note=""):
+        seconds = time.perf_counter() - self.start
+        end = "\r" if self.tty else ""
+        print(f"{end}{self.label}: done, {self.total} cells in {seconds:.1f} s{note}", file=self.stream, flush=True)
+        return seconds
+
+
 def run(paths, html_dir=None, timeout=1800):
     """Execute each notebook in place with the current COURSE_PROFILE; return {name: seconds}."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
+    # ipykernel draws figures inline (stored as image/png) only when MPLBACKEND is unset;
+    # a value inherited from the shell (often Agg, for headless scripts) would lose them all.
+    os.environ.pop("MPLBACKEND", None)
     profile = os.environ.get("COURSE_PROFILE", "lecture")
     timings = {}
     for k, path in enumerate(paths, 1):
         path = Path(path)
-        print(f"[{k}/{len(paths)}] {path.name} ({profile}) ...", end=" ", flush=True)
         nb = nbformat.read(path, as_version=4)
-        start = time.perf_counter()
+        total = sum(1 for c in nb.cells if c.cell_type == "code")
+        progress = CellProgress(f"[{k}/{len(paths)}] {path.name} ({profile})", total)
         with tempfile.TemporaryDirectory() as sockets:
             # IPC sockets in a private folder: no "kernel is running over TCP" warning,
             # nothing left behind in the working directory.
             km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
             try:
-                NotebookClient(nb, km=km, timeout=timeout,
+                NotebookClient(nb, km=km, timeout=timeout, on_cell_executed=progress,
                                resources={"metadata": {"path": str(path.parent)}}).execute()
             finally:  # nbclient leaves a kernel it was handed running: stop it now
                 if km.has_kernel:
                     km.shutdown_kernel(now=True)
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - progress.start
         timings[path.stem] = seconds
         nbformat.write(clean(nb), path)
         note = ""
         if html_dir:
             note = f" -> {export_html(nb, path, Path(html_dir))}"
-        print(f"done in {seconds:.1f} s{note}", flush=True)
+        progress.finish(note)
     return timings
 
 
