@@ -15,7 +15,7 @@ BUILD ?= build
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench clean-notebooks clean
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ nbval: install ## Re-execute the notebooks in the smoke profile; compare the # N
 
 bench: install ## Time every notebook (lecture profile) and write bench/results.md; NB=... for some
 	$(BIN)/python bench/run.py $(NB)
+
+toc: install ## Rewrite the README's table of contents from the notebooks' headings
+	$(BIN)/python tools/nbtools.py toc --write README.md $(NOTEBOOKS)
 
 clean-notebooks: install ## Strip metadata noise from the notebooks (keeps outputs)
 	$(BIN)/python tools/nbtools.py clean $(NOTEBOOKS)

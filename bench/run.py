@@ -28,8 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import nbtools  # noqa: E402
 
-# Time budget per notebook in the lecture profile, from the issues that asked for each.
-BUDGET_S = {"01": 180, "02": 180, "03": 180, "04": 480, "05": 480, "06": 600, "07": 600, "08": 600}
+# Time budget per notebook in the lecture profile, from the issues that asked for each, keyed
+# by the lecture number (a lecture split in two, 06a and 06b, gives each part the budget).
+# A notebook must finish within HEADROOM of it: the host's speed varies by tens of percent.
+BUDGET_S = {"01": 180, "02": 180, "03": 180, "04": 480, "05": 480, "06": 600, "07": 600, "08": 600,
+            "09": 600, "10": 600}
+HEADROOM = 0.8
 
 
 def markdown_table(rows):
@@ -98,9 +102,11 @@ def render(results):
     rows = []
     for name, r in results.items():
         budget = BUDGET_S.get(name[:2])
+        target = budget * HEADROOM if budget else None
         rows.append({"notebook": name, "profile": r["profile"], "seconds": f"{r['seconds']:.1f}",
                      "budget (s)": budget if budget else "-",
-                     "within budget": "yes" if budget and r["seconds"] <= budget else ("NO" if budget else "-"),
+                     f"target: {HEADROOM:.0%} of budget": f"{target:.0f}" if target else "-",
+                     "within target": "yes" if target and r["seconds"] <= target else ("NO" if target else "-"),
                      "measured": r["date"]})
     out += [markdown_table(rows), ""]
     for name, r in results.items():

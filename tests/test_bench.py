@@ -45,9 +45,12 @@ def test_bench_render_keeps_every_notebook_and_flags_budgets():
     import run
 
     results = {"01_likelihood": {"date": "d1", "profile": "lecture", "machine": "m", "seconds": 10.0, "tables": []},
-               "06_pixelcnn": {"date": "d2", "profile": "lecture", "machine": "m", "seconds": 700.0,
-                               "tables": [{"model": "a | b", "nll": 96.5}]}}
+               "06_pixelcnn": {"date": "d2", "profile": "lecture", "machine": "m", "seconds": 500.0,
+                               "tables": [{"model": "a | b", "nll": 96.5}]},
+               "06b_pixelcnn_ood": {"date": "d3", "profile": "lecture", "machine": "m", "seconds": 470.0, "tables": []}}
     text = run.render(results)
-    assert "| 01_likelihood | lecture | 10.0 | 180 | yes | d1 |" in text
-    assert "| 06_pixelcnn | lecture | 700.0 | 600 | NO | d2 |" in text
+    assert "| 01_likelihood | lecture | 10.0 | 180 | 144 | yes | d1 |" in text
+    # within the budget (600 s) but not within 80% of it: flagged
+    assert "| 06_pixelcnn | lecture | 500.0 | 600 | 480 | NO | d2 |" in text
+    assert "| 06b_pixelcnn_ood | lecture | 470.0 | 600 | 480 | yes | d3 |" in text
     assert "## 06_pixelcnn: per model" in text and "a \\| b" in text

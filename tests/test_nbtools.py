@@ -156,3 +156,24 @@ def test_make_course_stores_figures_even_when_the_shell_says_agg(tmp_path):
     assert any("image/png" in o.get("data", {}) for o in nb.cells[1].outputs)
     assert "data:image/png;base64" in (tmp_path / "html" / "draw.html").read_text()
     assert "cell 1/1" in done.stdout or "done, 1 cells" in done.stdout
+
+
+def test_readme_table_of_contents_is_current():
+    """The README lists every notebook's sections; `make toc` rewrites it after a change."""
+    root = Path(nbtools.ROOT)
+    readme = (root / "README.md").read_text()
+    notebooks = sorted((root / "notebooks").glob("*.ipynb"))
+    expected = nbtools.table_of_contents(notebooks)
+    assert f"{nbtools.TOC_START}\n{expected}\n{nbtools.TOC_END}" in readme, "run `make toc`"
+
+
+def test_write_toc_fills_the_block(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    nb = make_nb(*GOOD)
+    nb.cells.append(nbformat.v4.new_markdown_cell("## 1 · First\n\ntext\n\n## Summary"))
+    nbformat.write(nb, path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{nbtools.TOC_START}\nold\n{nbtools.TOC_END}\nend\n")
+    assert nbtools.write_toc(readme, [path])
+    assert readme.read_text() == (f"intro\n{nbtools.TOC_START}\n- [Title](notebooks/nb.ipynb): 1 · First; Summary\n"
+                                  f"{nbtools.TOC_END}\nend\n")

@@ -3,6 +3,7 @@
     python tools/nbtools.py run [--html DIR] NOTEBOOK...   execute in place (lecture profile by default)
     python tools/nbtools.py clean NOTEBOOK...              strip metadata noise, keep outputs
     python tools/nbtools.py check NOTEBOOK...              the hygiene gate `make test` runs
+    python tools/nbtools.py toc [--write README.md] NOTEBOOK...   the README's table of contents
 
 Not lesson material: students never need to read this file.
 """
@@ -283,15 +284,57 @@ def export_html(nb, path, html_dir):
         return target
 
 
+TOC_START, TOC_END = "<!-- toc: written by `make toc` -->", "<!-- /toc -->"
+
+
+def table_of_contents(paths):
+    """One markdown line per notebook: its title, linked, then its sections (## headings)."""
+    lines = []
+    for path in paths:
+        path = Path(path)
+        nb = nbformat.read(path, as_version=4)
+        title, sections = path.stem, []
+        for cell in nb.cells:
+            if cell.cell_type != "markdown":
+                continue
+            for line in cell.source.splitlines():
+                if line.startswith("# ") and title == path.stem:
+                    title = line[2:].strip()
+                elif line.startswith("## "):
+                    sections.append(line[3:].strip())
+        lines.append(f"- [{title}](notebooks/{path.name}): " + "; ".join(sections))
+    return "\n".join(lines)
+
+
+def write_toc(readme, paths):
+    """Replace the block between the TOC markers of ``readme``; return True if it changed."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if TOC_START not in text or TOC_END not in text:
+        raise ValueError(f"{readme} has no {TOC_START} ... {TOC_END} block to fill.")
+    head, rest = text.split(TOC_START, 1)
+    _, tail = rest.split(TOC_END, 1)
+    new = f"{head}{TOC_START}\n{table_of_contents(paths)}\n{TOC_END}{tail}"
+    readme.write_text(new)
+    return new != text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "clean", "check"])
+    parser.add_argument("command", choices=["run", "clean", "check", "toc"])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--html", help="with run: render each executed notebook to HTML in this folder")
+    parser.add_argument("--write", help="with toc: fill the table-of-contents block of this README")
     args = parser.parse_args(argv)
 
     if args.command == "run":
         run(args.notebooks, args.html)
+        return 0
+    if args.command == "toc":
+        if args.write:
+            write_toc(args.write, args.notebooks)
+        else:
+            print(table_of_contents(args.notebooks))
         return 0
     if args.command == "clean":
         for path in args.notebooks:
