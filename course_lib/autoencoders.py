@@ -158,18 +158,27 @@ def code_sparsity(model, x, threshold=1e-3, batch_size=512):
     return {"mean_activation": float(codes.mean()), "inactive_fraction": float((codes < threshold).mean())}
 
 
-def summary_row(name, model, timer, x_clean, x_noisy, trained_on_noisy=False):
-    """One row of the lecture's comparison table: size, speed and test losses of ``model``.
+def summary_row(name, model, timer, x_clean, x_noisy, trained_on_noisy=False, x_val=None, x_val_noisy=None):
+    """One row of the lecture's comparison table: size, training and losses of ``model``.
 
-    ``x_clean`` are test images in the model's layout and ``x_noisy`` the same images
-    corrupted. "test BCE/MSE" feed the model what it was trained on (noisy images for a
-    denoiser) and compare with the clean images; "BCE from noisy" feeds every model the
-    noisy images.
+    Introduced in 03_autoencoders. ``x_clean`` are test images in the model's layout and
+    ``x_noisy`` the same images corrupted. "test BCE/MSE" feed the model what it was trained
+    on (noisy images for a denoiser) and compare with the clean images; "BCE from noisy"
+    feeds every model the noisy images. With ``x_val`` (held-out *training* images, clean;
+    ``x_val_noisy`` their corrupted copies, needed for a denoiser) the row gains "val BCE",
+    the loss to compare settings by; the test columns are the final figures.
     """
     if np.shape(x_clean) != np.shape(x_noisy):
         raise ValueError(f"x_clean {np.shape(x_clean)} and x_noisy {np.shape(x_noisy)} differ in shape.")
-    losses = reconstruction_losses(model, x_noisy if trained_on_noisy else x_clean, x_clean)
-    return {"model": name, "code floats": code_size(model), "params": model.count_params(),
-            "train img/s": round(timer.images_per_s), "test BCE": losses["bce"],
-            "test MSE": losses["mse"],
-            "BCE from noisy": reconstruction_losses(model, x_noisy, x_clean)["bce"]}
+    row = {"model": name, "code floats": code_size(model), "params": model.count_params(),
+           "images seen": timer.n_examples * timer.epochs, "train img/s": round(timer.images_per_s)}
+    if x_val is not None:
+        if trained_on_noisy and x_val_noisy is None:
+            raise ValueError("a model trained on noisy images is validated on noisy inputs: pass x_val_noisy.")
+        if x_val_noisy is not None and np.shape(x_val_noisy) != np.shape(x_val):
+            raise ValueError(f"x_val {np.shape(x_val)} and x_val_noisy {np.shape(x_val_noisy)} differ in shape.")
+        row["val BCE"] = reconstruction_losses(model, x_val_noisy if trained_on_noisy else x_val, x_val)["bce"]
+    test = reconstruction_losses(model, x_noisy if trained_on_noisy else x_clean, x_clean)
+    from_noisy = test if trained_on_noisy else reconstruction_losses(model, x_noisy, x_clean)  # no second pass
+    row.update({"test BCE": test["bce"], "test MSE": test["mse"], "BCE from noisy": from_noisy["bce"]})
+    return row

@@ -11,6 +11,8 @@ and take the 1-D Gaussian as the worked case. This module holds:
 - ``gaussian_log_pdf`` / ``gaussian_pdf``: score points under N(mu, sigma^2);
 - ``likelihood_product`` / ``log_likelihood``: the two formulas of the slides, computed
   literally, so that the notebook can show the product underflowing;
+- ``product_underflow_n``: from which N the running product is exactly 0.0, in TensorFlow
+  (which flushes subnormal numbers to zero) or in NumPy (which keeps them);
 - ``gaussian_nll``: the loss SGD minimises, written in ``keras.ops`` with sigma = exp(log_sigma);
 - ``fit_gaussian_sgd``: the training loop (Keras variables + a Keras optimizer);
 - ``gaussian_mle``: the closed-form answer to check the loop against.
@@ -108,15 +110,43 @@ def gaussian_pdf(x, mu, sigma, dtype="float32"):
 def likelihood_product(x, mu, sigma, dtype="float32"):
     """The likelihood as the slides write it: prod_i p(x_i | mu, sigma), computed literally.
 
-    Introduced in 01_likelihood. For typical data the product drops below the smallest
-    positive float after about a hundred points in float32 (several hundred in float64) and
-    comes back as exactly 0.0; that is the numerical reason the slides move to the log domain.
+    Introduced in 01_likelihood. Computed with TensorFlow, as a Keras model would. Its CPU
+    kernels flush subnormal numbers to zero (FTZ/DAZ), so the product is exactly 0.0 as soon
+    as it drops below the smallest *normal* float (1.18e-38 in float32, 2.2e-308 in float64):
+    for typical data after some tens of points in float32, several hundred in float64. That
+    is the numerical reason the slides move to the log domain.
     """
     from keras import ops
 
     x = _as_1d_data(x)
     densities = gaussian_pdf(x, mu, sigma, dtype=dtype)
     return ops.convert_to_numpy(ops.prod(ops.convert_to_tensor(densities, dtype=dtype)))
+
+
+def product_underflow_n(densities, backend="tensorflow"):
+    """The smallest N for which prod_{i <= N} densities[i] is exactly 0.0 (None if never).
+
+    Introduced in 01_likelihood. The running product is computed in the dtype of
+    ``densities`` (float32 or float64), with ``backend="tensorflow"`` (``keras.ops.cumprod``:
+    TensorFlow's CPU kernels flush any result below the smallest normal float to zero) or
+    ``backend="numpy"`` (``np.cumprod``: subnormal results are kept, so the product reaches
+    0.0 only below the smallest subnormal float). Comparing the two shows flush-to-zero.
+    """
+    from keras import ops
+
+    densities = _as_1d_data(densities, "densities")
+    if densities.dtype not in (np.float32, np.float64):
+        raise ValueError(f"densities must be float32 or float64, got {densities.dtype}.")
+    if np.any(densities <= 0):
+        raise ValueError("densities must be > 0: a zero density makes the product 0 from the start.")
+    if backend == "tensorflow":
+        running = ops.convert_to_numpy(ops.cumprod(ops.convert_to_tensor(densities)))
+    elif backend == "numpy":
+        running = np.cumprod(densities)
+    else:
+        raise ValueError(f"backend must be 'tensorflow' or 'numpy', got {backend!r}.")
+    zeros = np.flatnonzero(running == 0)
+    return int(zeros[0]) + 1 if zeros.size else None
 
 
 def log_likelihood(x, mu, sigma, dtype="float32"):

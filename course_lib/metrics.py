@@ -7,12 +7,18 @@ of generated images with a set of real ones. This module holds the ones 08 compu
   a small MNIST CNN standing in for ImageNet's Inception network (whose weights we cannot
   download): its 128-d "features" layer plays Inception's pool3, its softmax p(y|x);
 - distances between feature distributions: ``frechet_distance`` / ``fid``, ``mmd2``, ``kid``;
-- scores from a classifier: ``inception_score``, and ``c2st`` (a classifier two-sample test);
-- coverage and mode collapse: ``precision_recall`` (k-NN manifolds), ``ndb`` (bins),
-  ``birthday_support`` (how many distinct images the generator can make);
+- scores from a classifier: ``inception_score``, ``modified_inception_score``, ``mode_score``,
+  ``am_score``, ``c2st`` (a classifier two-sample test) and ``classification_performance``
+  (train on samples, test on real);
+- coverage and mode collapse: ``precision_recall`` (k-NN manifolds), ``coverage`` (and
+  density), ``ndb`` (bins), ``birthday_support`` (how many distinct images the generator
+  can make), ``image_retrieval`` (each sample's nearest real image: memorisation);
 - a likelihood by proxy: ``parzen_log_likelihood`` (and why not to trust it);
 - image quality: ``psnr``, ``ssim``, ``reconstruction_error``, ``sharpness``,
   ``image_statistics``, ``statistics_distance``.
+
+``SLIDE_METRICS`` lists all 24 measures of the slide with the function computing each, or
+why none does; ``slide_metrics_table()`` prints it with ``plotting.print_table``.
 
 Images are float arrays in [0, 1] of shape (n, 28, 28), (n, 28, 28, 1) or (n, 784);
 features are 2-D float arrays (n, d). Everything returned is NumPy float64.
@@ -129,6 +135,34 @@ def _check_probs(probs, name):
     return p
 
 
+def _as_label_distribution(p_star, num_classes, name):
+    """A class distribution p*(y): a vector (K,) summing to 1, or rows of p(y|x) (m, K)
+    for m training images, averaged into their marginal. K must be ``num_classes``."""
+    p = np.asarray(p_star, dtype="float64")
+    if p.ndim == 2:
+        p = _check_probs(p, name).mean(axis=0)                     # p*(y) = E_x~train p(y|x)
+    elif p.ndim == 1:
+        p = _check_probs(p[None, :], name)[0]
+    else:
+        raise ValueError(f"{name} must be a class distribution of shape ({num_classes},) or rows of "
+                         f"class probabilities (m, {num_classes}), got shape {p.shape}.")
+    if p.shape[0] != num_classes:
+        raise ValueError(f"{name} has {p.shape[0]} classes but probs has {num_classes}.")
+    return p
+
+
+def _pairwise_kl(p, q):
+    """KL(p_i || q_j) in nats for every pair of rows, shape (len(p), len(q)).
+
+    Written as sum_k p_ik log p_ik - sum_k p_ik log q_jk so that it is one matrix product
+    (memory O(len(p) len(q)), not times K); it is inf where q_j is 0 on a class p_i uses.
+    """
+    log_q = np.log(q, where=q > 0, out=np.zeros_like(q))
+    kl = special.xlogy(p, p).sum(axis=1)[:, None] - p @ log_q.T     # -H(p_i) - sum_k p_ik log q_jk
+    missing = ((p > 0).astype("float64") @ (q == 0).T.astype("float64")) > 0   # p_ik > 0 = q_jk
+    return np.where(missing, np.inf, np.maximum(kl, 0.0))           # >= 0 up to rounding
+
+
 def _check_pair(a, b, name_a, name_b):
     """Two image batches of equal size -> two float64 (n, 28, 28) arrays."""
     a, b = _as_images(a, name_a), _as_images(b, name_b)
@@ -185,14 +219,14 @@ def _as_model_input(x, name):
     return _as_images(x, name, dtype="float32")[..., None]         # (n, 28, 28, 1)
 
 
-def _as_labels(y, n, name):
+def _as_labels(y, n, name, num_classes=NUM_CLASSES):
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{name} must be a 1-D array of integer labels, got {y.dtype} {y.shape}.")
     if len(y) != n:
         raise ValueError(f"{name} must have one label per image: {n} images, {len(y)} labels.")
-    if y.min() < 0 or y.max() >= NUM_CLASSES:
-        raise ValueError(f"{name} must be in 0..{NUM_CLASSES - 1}, got range {y.min()}..{y.max()}.")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"{name} must be in 0..{num_classes - 1}, got range {y.min()}..{y.max()}.")
     return y.astype("int32")
 
 
@@ -318,7 +352,7 @@ def fid(features_a, features_b):
 
 
 # ---------------------------------------------------------------------------------------
-# 3. Inception score
+# 3. Inception score and its relatives: m-IS, Mode Score, AM Score
 # ---------------------------------------------------------------------------------------
 
 def inception_score(probs, splits=1):
@@ -336,6 +370,101 @@ def inception_score(probs, splits=1):
         kl = special.rel_entr(part, p_y[None, :]).sum(axis=1)     # KL(p(y|x) || p(y)), 0 log 0 = 0
         scores.append(math.exp(kl.mean()))                        # exp(E_x KL)
     return MeanStd(float(np.mean(scores)), float(np.std(scores)))
+
+
+def modified_inception_score(probs, labels_pred=None):
+    """Modified Inception Score (Gurumurthy et al. 2017, DeLiGAN): diversity within a class.
+
+    m-IS = exp(E_{x_i} E_{x_j} KL(p(y|x_i) || p(y|x_j))), x_j ranging over the samples of the
+    same class as x_i. Computed exactly as follows:
+
+    - a sample's class is ``labels_pred`` (e.g. the labels a conditional generator was asked
+      for) or, when None, the classifier's prediction argmax_y p(y|x);
+    - for each sample x_i of a class c with n_c >= 2 samples, the inner mean runs over the
+      n_c - 1 other samples x_j of class c (the zero term j = i is left out);
+    - the outer mean runs over all samples of those classes, so a class weighs n_c; classes
+      with a single sample have no pair and are skipped (all of them: ``ValueError``).
+
+    m-IS >= 1, with 1 when every sample of a class gets the same p(y|x), as for a generator
+    that draws one image per class; it grows as predictions within a class differ. Plain IS
+    cannot see that collapse: one confident image per class still scores 10. The score is
+    inf when some p(y|x_j) is exactly 0 on a class that p(y|x_i) gives mass to (one-hot
+    rows); ``classifier_outputs``' float64 softmax practically never gives an exact 0.
+    """
+    p = _check_probs(probs, "probs")
+    if labels_pred is None:
+        labels = p.argmax(axis=1)                                 # the predicted class
+    else:
+        labels = _as_labels(labels_pred, len(p), "labels_pred", num_classes=p.shape[1])
+    total, counted = 0.0, 0
+    for c in np.unique(labels):
+        members = p[labels == c]
+        m = len(members)
+        if m < 2:
+            continue
+        for rows in _blocks(m):
+            kl = _pairwise_kl(members[rows], members)             # KL(p(y|x_i) || p(y|x_j))
+            kl[np.arange(kl.shape[0]), np.arange(rows.start, rows.stop)] = 0.0   # j = i: 0
+            total += kl.sum() / (m - 1)                           # sum_i E_{j != i in class c}
+        counted += m
+    if counted == 0:
+        raise ValueError("modified_inception_score needs a class holding at least two samples; "
+                         f"every one of the {len(p)} samples is alone in its class.")
+    with np.errstate(over="ignore"):
+        return float(np.exp(total / counted))                     # exp(E_i E_j KL)
+
+
+def mode_score(probs, train_label_probs):
+    """Mode Score (Che et al. 2017): the Inception Score, penalised for a class balance
+    unlike the training data's.
+
+    MS = exp(E_x KL(p(y|x) || p(y)) - KL(p(y) || p*(y))) = IS * exp(-KL(p(y) || p*(y)))
+
+    p(y) = E_x p(y|x) is the samples' marginal; p*(y) the training labels' distribution:
+    ``train_label_probs`` is either that vector (K,) (e.g. ``np.bincount(y_train, minlength=10)
+    / len(y_train)``) or the classifier's p(y|x) on training images (m, K), averaged.
+
+    Careful with the formula as it is often quoted, with p*(y) inside the first KL:
+    E_x KL(p(y|x) || p*) - KL(p(y) || p*) = H(p(y)) - E_x H(p(y|x)), whatever p* is -- the
+    log of the plain IS. The p* term only survives with p(y) in the first KL, as
+    Xu et al. (2018, "An empirical study on evaluation metrics of GANs") write it; that is
+    what this computes. MS = IS when the samples' classes come in the training proportions,
+    and drops below it (0 <= MS <= K) the more they deviate: 1/K for confident samples all
+    of one class against balanced training labels.
+    """
+    p = _check_probs(probs, "probs")
+    p_star = _as_label_distribution(train_label_probs, p.shape[1], "train_label_probs")
+    p_y = p.mean(axis=0)                                          # the samples' marginal p(y)
+    log_is = special.rel_entr(p, p_y[None, :]).sum(axis=1).mean() # E_x KL(p(y|x) || p(y))
+    label_kl = max(special.rel_entr(p_y, p_star).sum(), 0.0)      # KL(p(y) || p*(y)) >= 0
+    return float(np.exp(log_is - label_kl))
+
+
+class AMScore(NamedTuple):
+    """score = label_kl + mean_entropy (lower is better, 0 is perfect);
+    label_kl = KL(p*(y) || p(y)), mean_entropy = E_x H(p(y|x)), both in nats."""
+    score: float
+    label_kl: float
+    mean_entropy: float
+
+
+def am_score(probs, train_label_probs):
+    """AM Score (Zhou et al. 2018, "Activation Maximization Generative Adversarial Nets").
+
+    AM = KL(p*(y) || p(y)) + E_x H(p(y|x)), in nats; lower is better.
+
+    The first term asks for the training data's class balance p*(y) (``train_label_probs``:
+    a vector (K,) or rows of p(y|x) on training images, as in ``mode_score``); it is inf if a
+    training class never appears in p(y), i.e. a dropped mode. The second asks each sample to
+    be classified confidently. Unlike IS, the target balance is the data's, not uniform.
+    0 iff every sample is predicted one-hot and the classes come in the training
+    proportions. Returns ``AMScore(score, label_kl, mean_entropy)``.
+    """
+    p = _check_probs(probs, "probs")
+    p_star = _as_label_distribution(train_label_probs, p.shape[1], "train_label_probs")
+    label_kl = max(float(special.rel_entr(p_star, p.mean(axis=0)).sum()), 0.0)  # KL(p*(y) || p(y))
+    mean_entropy = float(special.entr(p).sum(axis=1).mean())         # E_x -sum_y p log p
+    return AMScore(label_kl + mean_entropy, label_kl, mean_entropy)
 
 
 # ---------------------------------------------------------------------------------------
@@ -424,7 +553,7 @@ def kid(features_a, features_b, num_subsets=10, subset_size=1000, seed=0):
 
 
 # ---------------------------------------------------------------------------------------
-# 5. Improved precision and recall (Kynkaanniemi et al. 2019)
+# 5. Improved precision and recall (Kynkaanniemi et al. 2019); coverage and density
 # ---------------------------------------------------------------------------------------
 
 class PrecisionRecall(NamedTuple):
@@ -473,6 +602,44 @@ def precision_recall(real_features, fake_features, k=3):
     precision = _inside(fake, real, _knn_sq_radii(real, k)).mean()    # fakes in the real manifold
     recall = _inside(real, fake, _knn_sq_radii(fake, k)).mean()       # reals in the fake manifold
     return PrecisionRecall(float(precision), float(recall))
+
+
+class Coverage(NamedTuple):
+    """coverage: share of real points whose k-NN ball holds at least one fake (diversity);
+    density: mean number of real balls a fake lies in, divided by k (fidelity; ~1 when the
+    distributions match, can exceed 1)."""
+    coverage: float
+    density: float
+
+
+def coverage(real_features, fake_features, k=5):
+    """Coverage and density (Naeem et al. 2020, "Reliable fidelity and diversity metrics").
+
+    Around each real point x_i a ball B_i reaches its k-th nearest real neighbour (the
+    radii of ``precision_recall``'s real manifold). With n real and m fake points:
+
+        coverage = 1/n sum_i 1[some fake y_j lies in B_i]
+        density  = 1/(k m) sum_j #{i : y_j in B_i}
+
+    Only real points carry balls, so a few far-out fakes cannot inflate either number, as
+    they inflate recall (the fake manifold's balls grow around outliers). Closed forms: fakes
+    equal to the reals give coverage 1 and density (k + 1)/k (each ball holds its centre and
+    its k neighbours); all fakes on one real point x_0 cover x_0 and the points having x_0
+    among their k nearest neighbours, (1 + k) / n on average over x_0. Returns
+    ``Coverage(coverage, density)``.
+    """
+    real = _as_features(real_features, "real_features", min_rows=2)
+    fake = _as_features(fake_features, "fake_features", min_rows=1)
+    _check_same_dim(real, fake, "real_features", "fake_features")
+    _check_int(k, "k", maximum=len(real) - 1)
+    sq_radii = _knn_sq_radii(real, k)                              # ||x_i - its k-th neighbour||^2
+    covered = np.empty(len(real), dtype=bool)
+    hits = 0
+    for rows in _blocks(len(real)):
+        inside = _sq_distances(real[rows], fake) <= sq_radii[rows, None]   # y_j in B_i
+        covered[rows] = inside.any(axis=1)
+        hits += int(inside.sum())
+    return Coverage(float(covered.mean()), hits / (k * len(fake)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -817,3 +984,173 @@ def statistics_distance(real, fake):
     real_stats, fake_stats = per_image_statistics(real), per_image_statistics(fake)
     return {name: float(stats.wasserstein_distance(real_stats[name], fake_stats[name]))
             for name in STATISTICS}
+
+
+# ---------------------------------------------------------------------------------------
+# 12. Classification performance: train on synthetic, test on real (Ravuri & Vinyals 2019)
+# ---------------------------------------------------------------------------------------
+
+class ClassificationPerformance(NamedTuple):
+    """accuracy: on the real test images; class_accuracy (10,): per real class (nan for a class
+    absent from the test set); model: the classifier trained on the samples."""
+    accuracy: float
+    class_accuracy: np.ndarray
+    model: keras.Model
+
+
+def classification_performance(x_fake, y_fake, x_real_test, y_real_test, epochs, batch_size=128,
+                               learning_rate=2e-3, seed=0, verbose=0):
+    """Classification Accuracy Score (CAS, Ravuri & Vinyals 2019): train on synthetic, test on real.
+
+    A conditional generator is asked for images of given labels (``x_fake``, ``y_fake``);
+    the course classifier (``train_classifier``: ``build_classifier`` with Adam) is trained on
+    these pairs only, then scored on real test digits. High accuracy needs samples that are
+    recognisable as their label *and* varied enough to stand in for the real class; a
+    generator that ignores its label, or draws one image per class, trains a poor classifier
+    even when its IS looks good. Compare with the same classifier trained on as many real
+    digits (``train_classifier``). A few epochs on a few thousand samples keep this at
+    seconds on a laptop CPU.
+
+    Returns ``ClassificationPerformance(accuracy, class_accuracy, model)``.
+    """
+    x_real = _as_model_input(x_real_test, "x_real_test")           # checked before any training
+    y_real = _as_labels(y_real_test, len(x_real), "y_real_test")
+    x_fake = _as_model_input(x_fake, "x_fake")
+    _as_labels(y_fake, len(x_fake), "y_fake")
+    _check_int(epochs, "epochs")
+    model, _ = train_classifier(x_fake, y_fake, epochs, batch_size=batch_size, seed=seed,
+                                verbose=verbose, learning_rate=learning_rate)
+    _, probs = classifier_outputs(model, x_real)
+    correct = probs.argmax(axis=1) == y_real
+    class_accuracy = np.array([correct[y_real == c].mean() if np.any(y_real == c) else np.nan
+                               for c in range(NUM_CLASSES)])
+    return ClassificationPerformance(float(correct.mean()), class_accuracy, model)
+
+
+# ---------------------------------------------------------------------------------------
+# 13. Image retrieval: each sample's nearest real image (Wang et al. 2016)
+# ---------------------------------------------------------------------------------------
+
+class ImageRetrieval(NamedTuple):
+    """For each query (sample): the index of its nearest reference (real) point and the
+    Euclidean distance to it; their median and mean over the queries."""
+    indices: np.ndarray
+    distances: np.ndarray
+    median_distance: float
+    mean_distance: float
+
+
+def image_retrieval(fake_features, real_features):
+    """Image retrieval between samples and real images (Wang et al. 2016, "Ensembles of
+    generative adversarial networks"): each sample's nearest real image.
+
+    For every sample, the real point closest to it in Euclidean distance, in pixel space
+    (images are flattened) or in a feature space (n, d); ties go to the lower index.
+    Showing each sample beside its nearest real image tells a new digit from a memorised
+    one: an exact copy of a training image has distance 0 (computed as ||y - x|| of the
+    pair, not by the expansion used for the search, so a copy gives exactly 0). A sample
+    set whose distances are far below the real images' distances to their own nearest
+    neighbours (``calibrate_duplicate_threshold``) is copying rather than generating.
+
+    Swap the arguments for the other direction: ``image_retrieval(real, fake)`` gives each
+    real test image its nearest sample, and the real images with the largest distances are
+    the ones the model does not make (comparing two models on these is a retrieval test).
+
+    Distances are computed in blocks (memory O(512 n_real)). Returns
+    ``ImageRetrieval(indices, distances, median_distance, mean_distance)``.
+    """
+    queries = _as_samples(fake_features, "fake_features", min_rows=1)
+    reference = _as_samples(real_features, "real_features", min_rows=1)
+    _check_same_dim(queries, reference, "fake_features", "real_features")
+    indices = np.empty(len(queries), dtype="int64")
+    for rows in _blocks(len(queries)):
+        indices[rows] = _sq_distances(queries[rows], reference).argmin(axis=1)   # first of ties
+    distances = np.linalg.norm(queries - reference[indices], axis=1)             # ||y - x_nearest||
+    return ImageRetrieval(indices, distances, float(np.median(distances)), float(distances.mean()))
+
+
+# ---------------------------------------------------------------------------------------
+# 14. The slides' 24 GAN evaluation measures, and where each lives in course_lib
+# ---------------------------------------------------------------------------------------
+
+class SlideMetric(NamedTuple):
+    """One measure of the slide: its number and name there, the course_lib function that
+    computes it ("module.name", or None), and a one-line note."""
+    number: int
+    name: str
+    function: str | None
+    note: str
+
+
+SLIDE_METRICS = (
+    SlideMetric(1, "Average Log-likelihood", "metrics.parzen_log_likelihood",
+                "exact for PixelCNN (pixelcnn.log_prob), an IWAE estimate for the VAE "
+                "(vae.iwae_log_likelihood); a GAN has none, only the Parzen window, which Theis et al. "
+                "(2016) showed misleading"),
+    SlideMetric(2, "Coverage Metric", "metrics.coverage",
+                "the slide's (Tolstikhin et al. 2017) is the real mass inside the model's 95% KDE region; "
+                "we use the k-NN coverage/density of Naeem et al. (2020): no density estimate"),
+    SlideMetric(3, "Inception Score (IS)", "metrics.inception_score",
+                "exp E KL(p(y|x) || p(y)): confident and class-balanced samples; needs our MNIST classifier"),
+    SlideMetric(4, "Modified Inception Score (m-IS)", "metrics.modified_inception_score",
+                "IS-like KL between samples of one class: within-class diversity (1 = one image per class)"),
+    SlideMetric(5, "Mode Score", "metrics.mode_score",
+                "IS times exp(-KL(p(y) || p*(y))): also asks for the training labels' class balance"),
+    SlideMetric(6, "AM Score", "metrics.am_score",
+                "KL(p*(y) || p(y)) + E H(p(y|x)), lower is better: training class balance plus confidence"),
+    SlideMetric(7, "Frechet Inception Distance (FID)", "metrics.fid",
+                "Frechet distance of Gaussians fitted to classifier features, real vs fake; biased for small n"),
+    SlideMetric(8, "Maximum Mean Discrepancy (MMD)", "metrics.mmd2",
+                "unbiased kernel two-sample distance on features; metrics.kid is its polynomial-kernel KID"),
+    SlideMetric(9, "The Wasserstein Critic", None,
+                "needs a Wasserstein critic trained to tell the samples from real data: the course has no WGAN yet"),
+    SlideMetric(10, "Birthday Paradox Test", "metrics.birthday_support",
+                "support size ~ s^2 from the batch size s at which near-duplicates appear; threshold from "
+                "metrics.calibrate_duplicate_threshold"),
+    SlideMetric(11, "Classifier Two-sample Tests (C2ST)", "metrics.c2st",
+                "held-out accuracy of a real-vs-fake classifier (0.5 = indistinguishable) and its p-value"),
+    SlideMetric(12, "Classification Performance", "metrics.classification_performance",
+                "train on a conditional model's labelled samples, test on real digits (CAS); needs labels"),
+    SlideMetric(13, "Boundary Distortion", None,
+                "needs classifiers (SVMs) trained on samples vs on real data per class pair and their "
+                "boundaries compared (Santurkar et al. 2018); not built"),
+    SlideMetric(14, "Number of Statistically-Different Bins (NDB)", "metrics.ndb",
+                "k-means bins on real data, two-proportion z-test per bin: dropped or over-full modes"),
+    SlideMetric(15, "Image Retrieval Performance", "metrics.image_retrieval",
+                "nearest real image of each sample (or nearest sample of each real image): memorisation, "
+                "missed images"),
+    SlideMetric(16, "Generative Adversarial Metric (GAM)", None,
+                "needs two GANs trained separately, each generator judged by the other's discriminator; "
+                "the course trains one"),
+    SlideMetric(17, "Tournament Win Rate and Skill Rating", None,
+                "needs many generator/discriminator snapshots playing each other, rated like chess players; "
+                "not built"),
+    SlideMetric(18, "Normalized Relative Discriminative Score (NRDS)", None,
+                "needs several models' samples and one discriminator trained against all of them at once; "
+                "not built"),
+    SlideMetric(19, "Adversarial Accuracy and Adversarial Divergence", None,
+                "needs classifiers trained on samples and on real data compared on real data; the accuracy "
+                "half is close to metrics.classification_performance, the divergence is not built"),
+    SlideMetric(20, "Geometry Score", None,
+                "needs persistent homology of the data manifolds (Khrulkov & Oseledets 2018); no such "
+                "library in the pinned requirements"),
+    SlideMetric(21, "Reconstruction Error", "metrics.reconstruction_error",
+                "per-image MSE; for a GAN the slide first inverts the generator (optimise z so G(z) fits a "
+                "test image), which is not built; direct for autoencoders and VAEs"),
+    SlideMetric(22, "Image Quality Measures (SSIM, PSNR and Sharpness Difference)", "metrics.ssim",
+                "paired measures: metrics.ssim, metrics.psnr; metrics.sharpness per image, its real-vs-fake "
+                "difference in metrics.statistics_distance"),
+    SlideMetric(23, "Low-level Image Statistics", "metrics.image_statistics",
+                "mean intensity, ink, grey (blur) and sharpness per set; metrics.statistics_distance compares "
+                "their distributions"),
+    SlideMetric(24, "Precision, Recall and F1 Score", "metrics.precision_recall",
+                "k-NN manifold precision (quality) and recall (coverage), F1 as a property (Kynkaanniemi et al. "
+                "2019)"),
+)
+
+
+def slide_metrics_table():
+    """``SLIDE_METRICS`` as rows for ``course_lib.plotting.print_table``: one dict per measure
+    with keys "no", "name", "implemented by" (None prints as "-") and "note"."""
+    return [{"no": m.number, "name": m.name, "implemented by": m.function, "note": m.note}
+            for m in SLIDE_METRICS]

@@ -16,10 +16,11 @@ feature of colour group g sees input groups < g (mask A) or <= g (mask B).
 ``PixelCNN`` predicts, for every pixel at once, a distribution over that pixel's value:
 a 256-way softmax (``kind="categorical"``, 8-bit images) or one Bernoulli
 (``kind="binary"``, binarized images). One forward pass gives log p(x) exactly (fast
-inference); sampling needs 784 sequential steps (slow sampling). ``sample`` offers three
-ways to take them: ``"naive"`` (the whole model per pixel via ``predict``), ``"compiled"``
-(the whole model per pixel, but in one compiled call) and ``"fast"`` (Ramachandran et al.
-2017: cache every layer's activations and compute only the one new position per step).
+inference); sampling needs one sequential step per pixel, 784 for MNIST (slow sampling).
+``sample`` offers three ways to take them: ``"naive"`` (the whole model per pixel via
+``predict``), ``"compiled"`` (the whole model per pixel, but in one compiled call) and
+``"fast"`` (Ramachandran et al. 2017: cache every layer's activations and compute only the
+one new position per step).
 """
 
 import math
@@ -29,10 +30,12 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from course_lib.vae import check_labels, run_checked
+
 MASK_TYPES = ("A", "B")
 KINDS = ("categorical", "binary")
 SAMPLERS = ("fast", "compiled", "naive")
-IMAGE_SHAPE = (28, 28)
+IMAGE_SHAPE = (28, 28)          # MNIST; the default of PixelCNN(image_shape=...)
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,7 +140,7 @@ def _check_positive_int(**values):
 
 @keras.saving.register_keras_serializable(package="course_lib")
 class PixelCNN(keras.Model):
-    """A PixelCNN for 28x28 grey images.
+    """A PixelCNN for grey images of ``image_shape`` (28 x 28 by default).
 
         x -> MaskedConv2D(A, first_kernel) -> ReLU
           -> hidden_layers x [h + ReLU(MaskedConv2D(B, hidden_kernel)(h))]   (residual)
@@ -148,18 +151,28 @@ class PixelCNN(keras.Model):
 
     ``model(x)`` (or ``model((x, c))``) takes pixel values of shape (n, 28, 28) — integers
     0..255 for ``categorical``, 0/1 for ``binary`` — and returns logits (n, 28, 28, 256) or
-    (n, 28, 28). Train with ``model.fit(x)``: the images are their own targets. The loss
-    is the negative log-likelihood in nats per image.
+    (n, 28, 28) (for 28 x 28 images). Train with ``model.fit(x)``: the images are their own
+    targets. The loss is the negative log-likelihood in nats per image. ``fit`` and
+    ``evaluate`` check the data first (shape, pixel values, one-hot labels): arrays in full,
+    a tf.data pipeline batch by batch (``vae.run_checked``).
     """
 
     def __init__(self, kind="categorical", filters=64, hidden_layers=5, first_kernel=7,
-                 hidden_kernel=3, head_units=128, levels=256, num_classes=None, **kwargs):
+                 hidden_kernel=3, head_units=128, levels=256, num_classes=None,
+                 image_shape=IMAGE_SHAPE, **kwargs):
         super().__init__(**kwargs)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
         _check_positive_int(filters=filters, hidden_layers=hidden_layers, head_units=head_units)
         _check_kernel_and_type(first_kernel, "A")
         _check_kernel_and_type(hidden_kernel, "B")
+        if first_kernel < 3:
+            raise ValueError(f"first_kernel (mask A) must be at least 3, got {first_kernel}: a 1x1 mask A "
+                             "on a grey image is all zeros, and the model would never see its input.")
+        if not isinstance(image_shape, (list, tuple)) or len(image_shape) != 2:
+            raise ValueError(f"image_shape must be (height, width), got {image_shape!r}.")
+        _check_positive_int(height=image_shape[0], width=image_shape[1])
+        self.image_shape = tuple(int(d) for d in image_shape)
         if kind == "categorical" and (not isinstance(levels, (int, np.integer)) or levels < 2):
             raise ValueError(f"levels must be an integer >= 2, got {levels!r}.")
         if num_classes is not None:
@@ -188,10 +201,55 @@ class PixelCNN(keras.Model):
             raise ValueError("a conditional PixelCNN takes (images, one_hot_labels).")
         return inputs[0], inputs[1]
 
+    def _check_shape(self, shape):
+        """ValueError unless ``shape`` is a batch of grey images: (n, H, W), (n, H, W, 1) or
+        (n, H*W). A size unknown while tracing (None) matches anything."""
+        h, w = self.image_shape
+        got = tuple(shape)
+        layouts = ((h, w), (h, w, 1), (h * w,))
+        if not any(len(got) == 1 + len(lay) and all(g in (e, None) for g, e in zip(got[1:], lay))
+                   for lay in layouts):
+            hint = f" ({got[-1]} channels: this PixelCNN models one grey channel)" \
+                if len(got) == 4 and got[1:3] == (h, w) else ""
+            raise ValueError(f"expected images of shape (n, {h}, {w}), (n, {h}, {w}, 1) or (n, {h * w}), "
+                             f"got {got}{hint}.")
+
+    def _check_pixels(self, x):
+        """ValueError unless the NumPy pixel values ``x`` suit the model: 0/1 (binary) or
+        integer levels 0..levels-1 (categorical)."""
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+            raise ValueError(f"expected numeric pixel values, got dtype {x.dtype}.")
+        if not x.size:
+            return
+        lo, hi = float(x.min()), float(x.max())
+        got = f"got values in [{lo:.4g}, {hi:.4g}]"
+        if self.kind == "binary":
+            if not np.isin(x, (0, 1)).all():
+                raise ValueError("a binary PixelCNN expects pixels that are 0 or 1 (binarize first, "
+                                 f"e.g. course_lib.data.binarize_dynamic); {got}.")
+            return
+        top = self.levels - 1
+        integral = not np.issubdtype(x.dtype, np.floating) or np.all(np.floor(x) == x)   # NaN fails
+        if not (lo >= 0 and hi <= top and integral):
+            hint = " (these look like [0, 1] intensities: pass the uint8 images)" \
+                if not integral and hi <= 1 else ""
+            raise ValueError(f"a categorical PixelCNN expects integer levels 0..{top}{hint}; {got}.")
+
+    def _check_inputs(self, x):
+        """What ``fit`` and ``evaluate`` check (``vae.run_checked``): NumPy arrays in full,
+        tensor specs (a pipeline's ``element_spec``) by shape."""
+        images, labels = self._split(x)
+        self._check_shape(images.shape)
+        if isinstance(images, np.ndarray):
+            self._check_pixels(images)
+        if labels is not None:
+            check_labels(labels, self.num_classes, len_like=images)
+
     def _as_grid(self, x):
-        """(n, 784) or (n, 28, 28[, 1]) pixel values -> float32 (n, 28, 28)."""
+        """(n, H*W) or (n, H, W[, 1]) pixel values -> float32 (n, H, W)."""
+        self._check_shape(x.shape)           # static: at trace time in a compiled call
         x = ops.cast(x, "float32")
-        return ops.reshape(x, (-1,) + IMAGE_SHAPE)
+        return ops.reshape(x, (-1,) + self.image_shape)
 
     def scale_input(self, x):
         """What the first layer sees: pixel levels mapped to [0, 1]."""
@@ -211,7 +269,7 @@ class PixelCNN(keras.Model):
         return logits if self.kind == "categorical" else logits[..., 0]
 
     def pixel_nll(self, x, logits):
-        """-log p(x_i | x_<i) per pixel, (n, 28, 28), in nats."""
+        """-log p(x_i | x_<i) per pixel, (n, H, W), in nats."""
         x = self._as_grid(x)
         if self.kind == "categorical":
             return keras.losses.sparse_categorical_crossentropy(
@@ -223,7 +281,7 @@ class PixelCNN(keras.Model):
         nll = ops.sum(self.pixel_nll(images, y_pred), axis=(1, 2))        # nats per image
         loss = ops.mean(nll)
         self.nll_tracker.update_state(loss)
-        self.bpd_tracker.update_state(loss / (math.prod(IMAGE_SHAPE) * math.log(2)))
+        self.bpd_tracker.update_state(loss / (math.prod(self.image_shape) * math.log(2)))
         return loss
 
     @property
@@ -236,11 +294,15 @@ class PixelCNN(keras.Model):
     def fit(self, x=None, *args, **kwargs):
         if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
             kwargs.setdefault("shuffle", False)      # a tf.data pipeline shuffles itself
-        return super().fit(x, *args, **kwargs)
+        return run_checked(super().fit, self._check_inputs, x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        return run_checked(super().evaluate, self._check_inputs, x, *args, **kwargs)
 
     def summary_rows(self):
         """One row per layer in the order of the forward pass (for ``plotting.describe_model``)."""
-        grid = f"(None, 28, 28, {self.filters})"
+        hw = ", ".join(map(str, self.image_shape))
+        grid = f"(None, {hw}, {self.filters})"
         rows = []
         for i, conv in enumerate(self.masked):
             k = conv.kernel_size
@@ -249,9 +311,9 @@ class PixelCNN(keras.Model):
             if self.label_bias:
                 rows.append({"layer": "  + label bias V c", "output shape": grid,
                              "params": self.label_bias[i].count_params()})
-        rows.append({"layer": "Dense (1x1 conv)", "output shape": f"(None, 28, 28, {self.head_units})",
+        rows.append({"layer": "Dense (1x1 conv)", "output shape": f"(None, {hw}, {self.head_units})",
                      "params": self.head.count_params()})
-        out = f"(None, 28, 28, {self.levels})" if self.kind == "categorical" else "(None, 28, 28)"
+        out = f"(None, {hw}, {self.levels})" if self.kind == "categorical" else f"(None, {hw})"
         rows.append({"layer": "Dense logits (1x1 conv)", "output shape": out, "params": self.out.count_params()})
         return rows
 
@@ -259,15 +321,17 @@ class PixelCNN(keras.Model):
         return {**super().get_config(), "kind": self.kind, "filters": self.filters,
                 "hidden_layers": self.hidden_layers, "first_kernel": self.first_kernel,
                 "hidden_kernel": self.hidden_kernel, "head_units": self.head_units,
-                "levels": self.levels, "num_classes": self.num_classes}
+                "levels": self.levels, "num_classes": self.num_classes,
+                "image_shape": list(self.image_shape)}
 
 
 def build_pixelcnn(kind="categorical", num_classes=None, **sizes):
     """A built ``PixelCNN`` (weights created): 8-bit (``categorical``) or ``binary``,
-    conditional when ``num_classes`` is given."""
+    conditional when ``num_classes`` is given. ``sizes``: the other ``PixelCNN`` arguments
+    (``filters``, ``hidden_layers``, ..., ``image_shape=(28, 28)``)."""
     model = PixelCNN(kind=kind, num_classes=num_classes,
                      name=("conditional_" if num_classes else "") + f"pixelcnn_{kind}", **sizes)
-    dummy = np.zeros((1,) + IMAGE_SHAPE, "float32")
+    dummy = np.zeros((1,) + model.image_shape, "float32")
     model(dummy if num_classes is None else (dummy, np.eye(num_classes, dtype="float32")[:1]))
     return model
 
@@ -282,33 +346,15 @@ def receptive_field_rows(model):
 # ---------------------------------------------------------------------------------------
 
 def check_images(model, x):
-    """Pixel values as the model expects them, as float32 (n, 28, 28); ValueError otherwise.
+    """Pixel values as the model expects them, as float32 (n, H, W); ValueError otherwise.
 
-    Accepts (n, 28, 28), (n, 28, 28, 1) or (n, 784); categorical models need integer levels
-    0..levels-1 (uint8 MNIST as loaded), binary models need 0/1.
+    Accepts (n, H, W), (n, H, W, 1) or (n, H*W) — (n, 28, 28), ... for MNIST; categorical
+    models need integer levels 0..levels-1 (uint8 MNIST as loaded), binary models need 0/1.
     """
     x = np.asarray(x)
-    n_pix = math.prod(IMAGE_SHAPE)
-    if x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    if x.ndim == 2 and x.shape[1] == n_pix:
-        x = x.reshape((-1,) + IMAGE_SHAPE)
-    if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"expected images of shape (n, 28, 28), (n, 28, 28, 1) or (n, 784), got {x.shape}.")
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise ValueError(f"expected numeric pixel values, got dtype {x.dtype}.")
-    if model.kind == "binary":
-        if not np.isin(x, (0, 1)).all():
-            raise ValueError("a binary PixelCNN expects pixels that are 0 or 1 "
-                             "(binarize first, e.g. course_lib.data.binarize_dynamic).")
-    else:
-        top = model.levels - 1
-        if x.size and (x.min() < 0 or x.max() > top or not np.all(np.floor(x) == x)):
-            hint = " (these look like [0, 1] intensities: pass the uint8 images)" \
-                if x.size and x.max() <= 1 and not np.all(np.floor(x) == x) else ""
-            raise ValueError(f"a categorical PixelCNN expects integer levels 0..{top}{hint}; "
-                             f"got values in [{x.min()}, {x.max()}].")
-    return x.astype("float32")
+    model._check_shape(x.shape)
+    model._check_pixels(x)
+    return x.reshape((-1,) + model.image_shape).astype("float32")
 
 
 def _check_labels(model, labels, n):
@@ -319,13 +365,12 @@ def _check_labels(model, labels, n):
     if labels is None:
         raise ValueError(f"a conditional PixelCNN needs one-hot labels of width {model.num_classes}.")
     labels = np.asarray(labels, dtype="float32")
-    if labels.shape != (n, model.num_classes):
-        raise ValueError(f"expected one-hot labels of shape ({n}, {model.num_classes}), got {labels.shape}.")
+    check_labels(labels, model.num_classes, len_like=n)
     return labels
 
 
 def pixel_log_probs(model, x, labels=None, batch_size=500):
-    """log p(x_i | x_<i[, c]) of every pixel, (n, 28, 28) float64, from one forward pass per batch."""
+    """log p(x_i | x_<i[, c]) of every pixel, (n, H, W) float64, from one forward pass per batch."""
     x = check_images(model, x)
     labels = _check_labels(model, labels, len(x))
     out = np.empty(x.shape, dtype="float64")
@@ -343,12 +388,13 @@ def log_prob(model, x, labels=None, batch_size=500):
 
 
 def bits_per_dim(log_px, dims=math.prod(IMAGE_SHAPE)):
-    """Negative log-likelihood in bits per pixel: -log p(x) / (dims * ln 2)."""
+    """Negative log-likelihood in bits per pixel: -log p(x) / (dims * ln 2). ``dims``: pixels
+    per image, 784 for MNIST (``math.prod(model.image_shape)`` in general)."""
     return -np.asarray(log_px, dtype="float64") / (dims * math.log(2))
 
 
 # ---------------------------------------------------------------------------------------
-# Sampling: 784 sequential steps, three ways
+# Sampling: one sequential step per pixel (784 for MNIST), three ways
 # ---------------------------------------------------------------------------------------
 
 def draw_pixel(logits, u, kind):
@@ -368,7 +414,7 @@ def draw_pixel(logits, u, kind):
 def _sampler_inputs(model, n, labels, seed):
     _check_positive_int(n=n)
     labels = _check_labels(model, labels, n)
-    u = np.random.default_rng(seed).random((n,) + IMAGE_SHAPE, dtype="float32")
+    u = np.random.default_rng(seed).random((n,) + model.image_shape, dtype="float32")
     return labels, u
 
 
@@ -378,8 +424,8 @@ class _FastSampler:
     Rows above the current one are final, so each layer's contribution from them to the
     whole current row is one small convolution per row ("top"). Inside the row, a step
     adds only the centre-row taps at the one new position and draws the pixel: per step,
-    every layer computes one position instead of a whole 28 x 28 convolution. One row of
-    28 steps is one compiled call; each layer keeps only its last few rows of activations.
+    every layer computes one position instead of a whole H x W convolution. One row of
+    W steps is one compiled call; each layer keeps only its last few rows of activations.
     """
 
     def __init__(self, model):
@@ -391,13 +437,17 @@ class _FastSampler:
         self._row = tf.function(self._row_steps, jit_compile=True, reduce_retracing=True)
 
     def _row_steps(self, windows, u_row, labels):
-        """windows[i]: (n, p_i, 28 + 2 p_i, C_i), layer i's input in the p_i rows above."""
-        m, width = self.model, IMAGE_SHAPE[1]
+        """windows[i]: (n, p_i, W + 2 p_i, C_i), layer i's input in the p_i rows above
+        (None when p_i = 0)."""
+        m, width = self.model, self.model.image_shape[1]
         n = ops.shape(u_row)[0]
         tops, centre = [], []
         for i, (conv, p) in enumerate(zip(m.masked, self.pads)):
             kern = conv.masked_kernel()
-            top = ops.conv(windows[i], kern[:p], strides=1, padding="valid")[:, 0] + conv.bias   # (n, 28, F)
+            # the rows above through the kernel's top p rows; a 1x1 kernel (p = 0) sees none
+            above = ops.conv(windows[i], kern[:p], strides=1, padding="valid")[:, 0] if p \
+                else ops.zeros((n, width, m.filters))
+            top = above + conv.bias                                                          # (n, W, F)
             if m.label_bias:
                 top = top + m.label_bias[i](labels)[:, None, :]
             tops.append(top)
@@ -426,13 +476,13 @@ class _FastSampler:
 
     def _start(self, labels, u):
         n = len(u)
-        history = [[ops.zeros((n, IMAGE_SHAPE[1] + 2 * p, ch))] * p
+        history = [[ops.zeros((n, self.model.image_shape[1] + 2 * p, ch))] * p
                    for p, ch in zip(self.pads, self.channels)]
         lab = ops.zeros((n, 1)) if labels is None else ops.convert_to_tensor(labels)
         return history, lab
 
     def _windows(self, history):
-        return tuple(ops.stack(h[-p:], axis=1) for h, p in zip(history, self.pads))
+        return tuple(ops.stack(h[-p:], axis=1) if p else None for h, p in zip(history, self.pads))
 
     def warm(self, labels, u):
         history, lab = self._start(labels, u)
@@ -441,11 +491,11 @@ class _FastSampler:
     def sample_batch(self, labels, u, on_row=None):
         history, lab = self._start(labels, u)
         image = []
-        for r in range(IMAGE_SHAPE[0]):
+        for r in range(self.model.image_shape[0]):
             rows, pixels = self._row(self._windows(history), ops.convert_to_tensor(u[:, r]), lab)
             for h, row, p in zip(history, rows, self.pads):
                 h.append(row)
-                del h[:-p]                     # keep the p rows the next row can see
+                del h[:len(h) - p]             # keep the p rows the next row can see (none if p = 0)
             image.append(ops.convert_to_numpy(pixels))
             if on_row:
                 on_row()
@@ -474,8 +524,8 @@ class _WholeModelSampler:
 
     def sample_batch(self, labels, u, on_row=None):
         x = np.zeros(u.shape, "float32")
-        for r in range(IMAGE_SHAPE[0]):
-            for c in range(IMAGE_SHAPE[1]):
+        for r in range(self.model.image_shape[0]):
+            for c in range(self.model.image_shape[1]):
                 logits = ops.convert_to_tensor(self.logits_of(x, labels))[:, r, c]
                 x[:, r, c] = ops.convert_to_numpy(
                     draw_pixel(logits, ops.convert_to_tensor(u[:, r, c]), self.model.kind))
@@ -493,13 +543,13 @@ def _sampler(model, method):
 
 
 def sample(model, n, labels=None, method="fast", batch_size=100, seed=0, progress=True):
-    """Draw ``n`` images pixel by pixel in raster order: float32 (n, 28, 28) pixel values
-    (levels 0..255, or 0/1 for a binary model).
+    """Draw ``n`` images pixel by pixel in raster order: float32 (n, H, W) pixel values
+    (levels 0..255, or 0/1 for a binary model); (n, 28, 28) for MNIST.
 
     ``method``: ``"fast"`` (cached activations, one compiled call per row), ``"compiled"``
     (the whole model per pixel, compiled) or ``"naive"`` (the whole model per pixel via
-    ``model.predict``: 784 calls per batch). With the same ``seed`` all three make the same
-    images: each pixel is drawn by inverse CDF from one shared uniform draw.
+    ``model.predict``: H x W calls per batch, 784 for MNIST). With the same ``seed`` all
+    three make the same images: each pixel is drawn by inverse CDF from one shared uniform draw.
     """
     if method not in SAMPLERS:
         raise ValueError(f"method must be one of {SAMPLERS}, got {method!r}.")
@@ -508,10 +558,10 @@ def sample(model, n, labels=None, method="fast", batch_size=100, seed=0, progres
     sample_batch = _sampler(model, method).sample_batch
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from course_lib.progress import progress_bar
 
-        bar = tqdm(total=math.ceil(n / batch_size) * IMAGE_SHAPE[0], unit="row",
-                   desc=f"sampling {n} ({method})")
+        bar = progress_bar(total=math.ceil(n / batch_size) * model.image_shape[0], unit="row",
+                           desc=f"sampling {n} ({method})")
     out = []
     for s in range(0, n, batch_size):
         lab = None if labels is None else labels[s:s + batch_size]
@@ -539,16 +589,17 @@ def time_sampler(model, n, method, labels=None, batch_size=100, seed=0):
 # ---------------------------------------------------------------------------------------
 
 def receptive_field(model, row, col, x=None, labels=None):
-    """|d output(row, col) / d input|, a (28, 28) map: which input pixels the prediction
+    """|d output(row, col) / d input|, an (H, W) map: which input pixels the prediction
     for pixel (row, col) can use. For an autoregressive model it is zero at (row, col) and
     at every later pixel in raster order. ``x`` defaults to a mid-grey image."""
     import tensorflow as tf
 
-    if not (0 <= row < IMAGE_SHAPE[0] and 0 <= col < IMAGE_SHAPE[1]):
-        raise ValueError(f"(row, col) must lie inside the 28 x 28 image, got ({row}, {col}).")
+    h, w = model.image_shape
+    if not (0 <= row < h and 0 <= col < w):
+        raise ValueError(f"(row, col) must lie inside the {h} x {w} image, got ({row}, {col}).")
     if x is None:
-        x = np.full((1,) + IMAGE_SHAPE, (model.levels - 1) / 2 if model.kind == "categorical" else 0.5, "float32")
-    x = tf.convert_to_tensor(np.asarray(x, "float32").reshape((1,) + IMAGE_SHAPE))
+        x = np.full((1, h, w), (model.levels - 1) / 2 if model.kind == "categorical" else 0.5, "float32")
+    x = tf.convert_to_tensor(np.asarray(x, "float32").reshape((1, h, w)))
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = model(x if labels is None else (x, tf.convert_to_tensor(labels, tf.float32)))

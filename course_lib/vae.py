@@ -105,6 +105,65 @@ def _tensors(first, second):
     return first, None if second is None else ops.convert_to_tensor(second, dtype="float32")
 
 
+def run_checked(method, check, x=None, *args, **kwargs):
+    """``method(x, ...)`` (a model's Keras ``fit`` or ``evaluate``) once ``check`` has seen
+    the inputs, so that bad data fails with ``check``'s ValueError, not deep inside Keras.
+
+    Arrays are checked in full, before Keras traces anything (a failed trace can leave a
+    compiled model unusable). A tf.data pipeline is checked by its static shapes
+    (``element_spec``) up front and batch by batch as it runs: reading a batch ahead would
+    advance its shuffling and random binarization and change what the model trains on.
+    ``validation_data`` is checked the same way. Also used by ``pixelcnn.PixelCNN``.
+    """
+    import tensorflow as tf
+
+    if kwargs.get("_use_cached_eval_dataset"):        # fit's validation data: fit checked it
+        return method(x, *args, **kwargs)
+    errors = []                                       # what the pipeline checks raised
+    x = _checked(x, check, errors, packed=False)
+    if kwargs.get("validation_data") is not None:
+        kwargs["validation_data"] = _checked(kwargs["validation_data"], check, errors, packed=True)
+    try:
+        return method(x, *args, **kwargs)
+    except tf.errors.OpError:
+        if errors:                 # TensorFlow wraps a batch's ValueError: raise the original
+            raise errors[0] from None
+        raise
+
+
+def _checked(data, check, errors, packed):
+    """``data`` with ``check`` applied to its inputs (see ``run_checked``). ``packed``: data is
+    (inputs[, targets[, weights]]), as Keras reads ``validation_data`` and pipeline elements."""
+    import tensorflow as tf
+
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        x_spec = keras.utils.unpack_x_y_sample_weight(spec)[0]
+        check(x_spec)                                   # static shapes, before any tracing
+
+        def run(*arrays):                               # NumPy, batch by batch, as it runs
+            try:
+                check(tf.nest.pack_sequence_as(x_spec, arrays))
+            except ValueError as err:
+                errors.append(err)
+                raise
+            return np.bool_(True)
+
+        def checked(*element):                          # tf.data passes a tuple's items as arguments
+            element = element if isinstance(spec, tuple) else element[0]
+            x = keras.utils.unpack_x_y_sample_weight(element)[0]
+            passed = tf.numpy_function(run, tf.nest.flatten(x), Tout=tf.bool)
+            with tf.control_dependencies([passed]):
+                return tf.nest.map_structure(tf.identity, element)
+
+        # prefetch: the checks run ahead of the training step instead of inside it
+        return data.map(checked).prefetch(tf.data.AUTOTUNE)
+    if hasattr(data, "shape") or isinstance(data, (list, tuple)):
+        x = keras.utils.unpack_x_y_sample_weight(data)[0] if packed else data
+        check(tuple(np.asarray(a) for a in x) if isinstance(x, (list, tuple)) else np.asarray(x))
+    return data                                         # a generator or PyDataset: unchecked
+
+
 @keras.saving.register_keras_serializable(package="course_lib")
 class VAE(keras.Model):
     """encoder -> Lambda(sample_z) -> decoder, trained on reconstruction + kl_weight * KL.
@@ -157,20 +216,27 @@ class VAE(keras.Model):
         return x, c
 
     def fit(self, x=None, *args, **kwargs):
-        self._check_arrays(x)
         if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
             kwargs.setdefault("shuffle", False)  # a tf.data pipeline shuffles itself
-        return super().fit(x, *args, **kwargs)
+        return run_checked(super().fit, self._check_inputs, x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        self._check_arrays(x)
-        return super().evaluate(x, *args, **kwargs)
+        return run_checked(super().evaluate, self._check_inputs, x, *args, **kwargs)
 
-    def _check_arrays(self, x):
-        """Eager checks of array inputs, so that bad labels fail before tracing starts."""
-        if isinstance(x, (list, tuple)) or self.num_classes is not None:
-            if hasattr(x[0] if isinstance(x, (list, tuple)) else x, "shape"):
-                self._split(x)
+    def _check_inputs(self, x):
+        """ValueError unless ``x`` is what the model takes: flat images (n, input_dim) with
+        pixel values in [0, 1] [, one-hot labels]. NumPy arrays are checked in full; tensor
+        specs (a pipeline's ``element_spec``) by shape only."""
+        images, _ = self._split(x)       # and the labels, by check_labels
+        shape = tuple(images.shape)
+        if len(shape) != 2 or shape[1] not in (self.input_dim, None):
+            hint = " (flatten them with course_lib.data.flatten)" \
+                if len(shape) > 2 and None not in shape[1:] and math.prod(shape[1:]) == self.input_dim else ""
+            raise ValueError(f"expected flat images of shape (n, {self.input_dim}){hint}, got shape {shape}.")
+        # min/max, not a mask: cheap on all of MNIST; NaN fails both comparisons
+        if isinstance(images, np.ndarray) and images.size and not (images.min() >= 0 and images.max() <= 1):
+            raise ValueError("expected pixel values in [0, 1] (scale uint8 images with course_lib.data.scale), "
+                             f"got values in [{float(images.min()):.4g}, {float(images.max()):.4g}].")
 
     def encode(self, x, c=None):
         """(mu, log_sigma) of q(z|x[, c]); accepts arrays or tensors."""
@@ -235,16 +301,26 @@ def build_vae(latent_dim=2, hidden=512, input_dim=784, num_classes=None, kl_weig
 
 
 def check_labels(c, num_classes, len_like=None):
-    """Raise ValueError unless ``c`` is a (n, num_classes) one-hot-sized array whose count
-    matches ``len_like`` (when given)."""
+    """Raise ValueError unless ``c`` is (n, num_classes) one-hot labels whose count matches
+    ``len_like`` (the images, or their number, when given). One-hot: every entry 0 or 1 and
+    each row sums to 1. Shapes are checked on anything with a ``shape`` (tensors while
+    Keras traces, tensor specs); values only on NumPy arrays."""
     shape = tuple(c.shape)
     if len(shape) != 2 or shape[-1] not in (num_classes, None):
         raise ValueError(f"labels must be one-hot of shape (n, {num_classes}), got shape {shape}; "
                          "use course_lib.data.one_hot(y).")
     if len_like is not None:
-        n_x, n_c = len_like.shape[0], shape[0]
+        n_x = len_like if isinstance(len_like, (int, np.integer)) else len_like.shape[0]
+        n_c = shape[0]
         if n_x is not None and n_c is not None and n_x != n_c:
             raise ValueError(f"got {n_x} images but {n_c} labels.")
+    if isinstance(c, np.ndarray) and c.size:
+        bad = ~(((c == 0) | (c == 1)).all(axis=1) & (c.sum(axis=1) == 1))
+        if bad.any():
+            i = int(np.argmax(bad))
+            row = np.round(c[i].astype("float64"), 4).tolist()
+            raise ValueError(f"labels must be one-hot rows (every entry 0 or 1, one 1 per row), "
+                             f"got row {i} = {row}; use course_lib.data.one_hot(y).")
 
 
 def _log_normal(z, mu, log_var):
@@ -253,16 +329,13 @@ def _log_normal(z, mu, log_var):
 
 
 def _check_likelihood_inputs(vae, x, c):
-    x = np.asarray(x, dtype="float32")
-    if x.ndim != 2 or x.shape[1] != vae.input_dim:
-        raise ValueError(f"x must be flat images (n, {vae.input_dim}), got shape {x.shape}.")
-    if not np.isin(x, (0.0, 1.0)).all():
-        raise ValueError("the Bernoulli likelihood needs binary images: use binarize_dynamic/static first.")
     if (c is None) != (vae.num_classes is None):
         raise ValueError("pass labels c exactly when the VAE is conditional.")
-    if c is not None:
-        c = np.asarray(c, dtype="float32")
-        check_labels(c, vae.num_classes, len_like=x)
+    x = np.asarray(x, dtype="float32")
+    c = None if c is None else np.asarray(c, dtype="float32")
+    vae._check_inputs(x if c is None else (x, c))      # the same checks as fit
+    if not np.isin(x, (0.0, 1.0)).all():
+        raise ValueError("the Bernoulli likelihood needs binary images: use binarize_dynamic/static first.")
     return x, c
 
 
@@ -278,9 +351,9 @@ def _log_bernoulli(x, logits):
 def _batches(n, batch_size, progress, desc):
     starts = range(0, n, batch_size)
     if progress:
-        from tqdm.auto import tqdm
+        from course_lib.progress import progress_bar
 
-        starts = tqdm(starts, desc=desc, unit="batch")
+        starts = progress_bar(starts, desc=desc, unit="batch")
     return starts
 
 

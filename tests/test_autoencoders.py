@@ -119,10 +119,37 @@ def test_summary_row_and_shape_check():
     timer.epochs, timer.seconds = 1, 0.5
     x = np.random.default_rng(2).random((4, 9)).astype("float32")
     row = ae.summary_row("m", model, timer, x, x)
-    assert row["train img/s"] == 20 and row["code floats"] == 4
+    assert row["train img/s"] == 20 and row["code floats"] == 4 and row["images seen"] == 10
     assert row["test BCE"] == pytest.approx(row["BCE from noisy"])
+    assert "val BCE" not in row
     with pytest.raises(ValueError, match="differ in shape"):
         ae.summary_row("m", model, timer, x, x[:2])
+
+
+def test_summary_row_validation_column():
+    from course_lib.bench import TrainingTimer
+
+    model = ae.simple_autoencoder(encoding_dim=4, input_dim=9)
+    timer = TrainingTimer(10)
+    timer.epochs, timer.seconds = 2, 1.0
+    rng = np.random.default_rng(3)
+    x, x_noisy = rng.random((4, 9)).astype("float32"), rng.random((4, 9)).astype("float32")
+    val, val_noisy = rng.random((6, 9)).astype("float32"), rng.random((6, 9)).astype("float32")
+    row = ae.summary_row("m", model, timer, x, x_noisy, x_val=val)
+    assert list(row) == ["model", "code floats", "params", "images seen", "train img/s",
+                         "val BCE", "test BCE", "test MSE", "BCE from noisy"]
+    assert row["images seen"] == 20
+    assert row["val BCE"] == pytest.approx(ae.reconstruction_losses(model, val)["bce"])
+    assert row["test BCE"] == pytest.approx(ae.reconstruction_losses(model, x)["bce"])
+    assert row["BCE from noisy"] == pytest.approx(ae.reconstruction_losses(model, x_noisy, x)["bce"])
+    # a denoiser is validated and tested on noisy inputs against the clean images
+    den = ae.summary_row("d", model, timer, x, x_noisy, trained_on_noisy=True, x_val=val, x_val_noisy=val_noisy)
+    assert den["val BCE"] == pytest.approx(ae.reconstruction_losses(model, val_noisy, val)["bce"])
+    assert den["test BCE"] == pytest.approx(den["BCE from noisy"])
+    with pytest.raises(ValueError, match="x_val_noisy"):
+        ae.summary_row("d", model, timer, x, x_noisy, trained_on_noisy=True, x_val=val)
+    with pytest.raises(ValueError, match="differ in shape"):
+        ae.summary_row("m", model, timer, x, x_noisy, x_val=val, x_val_noisy=val_noisy[:2])
 
 
 @pytest.mark.parametrize("build,shape", [(ae.simple_autoencoder, (784,)), (ae.conv_autoencoder, (28, 28, 1))])

@@ -17,6 +17,7 @@ from course_lib.likelihood import (
     gaussian_pdf,
     likelihood_product,
     log_likelihood,
+    product_underflow_n,
 )
 
 MU, SIGMA, N = 1.5, 0.8, 1000
@@ -63,6 +64,37 @@ def test_product_equals_exp_of_log_likelihood_for_few_points(data):
     prod = likelihood_product(few, MU, SIGMA, dtype="float64")
     assert prod > 0
     assert prod == pytest.approx(math.exp(log_likelihood(few, MU, SIGMA, dtype="float64")), rel=1e-10)
+
+
+def test_tensorflow_flushes_subnormals_to_zero_numpy_keeps_them():
+    # 1e-20 * 1e-20 = 1e-40 lies between float32's smallest subnormal (1.4e-45) and its
+    # smallest normal number (1.18e-38): NumPy keeps it, TensorFlow's CPU kernels flush it.
+    tiny = np.full(3, 1e-20, dtype="float32")
+    assert product_underflow_n(tiny, backend="numpy") == 3          # 1e-60: below every float32
+    assert product_underflow_n(tiny, backend="tensorflow") == 2     # 1e-40 is flushed
+    assert product_underflow_n(tiny.astype("float64"), backend="numpy") is None
+
+
+def test_product_underflow_n_on_the_notebook_data(data):
+    mu_hat, sigma_hat = gaussian_mle(data)
+    d32 = gaussian_pdf(data, mu_hat, sigma_hat)
+    n_tf, n_np = product_underflow_n(d32), product_underflow_n(d32, backend="numpy")
+    nll = np.cumsum(-np.log(d32.astype("float64")))
+    info = np.finfo("float32")
+    # TensorFlow: 0.0 once the product is below the smallest normal; NumPy: below the smallest subnormal
+    assert nll[n_tf - 2] < -np.log(info.smallest_normal) < nll[n_tf - 1]
+    assert n_tf < n_np and nll[n_np - 1] > -np.log(info.smallest_subnormal)
+    assert likelihood_product(data[:n_tf - 1], mu_hat, sigma_hat) > 0
+    assert likelihood_product(data[:n_tf], mu_hat, sigma_hat) == 0.0
+
+
+def test_product_underflow_n_validates():
+    with pytest.raises(ValueError, match="float32 or float64"):
+        product_underflow_n(np.array([1, 2]))
+    with pytest.raises(ValueError, match="> 0"):
+        product_underflow_n(np.array([0.5, 0.0]))
+    with pytest.raises(ValueError, match="backend"):
+        product_underflow_n(np.array([0.5]), backend="torch")
 
 
 # ----------------------------------------------------------------------------- fitting

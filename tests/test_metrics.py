@@ -1,35 +1,48 @@
 """Tests for course_lib.metrics (08_evaluation): each measure against a closed form, a
 brute-force definition or a toy case whose answer is known, plus every bad-input path."""
 
+import importlib
 import itertools
 import math
+import re
 
 import keras
 import numpy as np
 import pytest
-from scipy import ndimage, stats
+from scipy import ndimage, special, stats
 
 from course_lib.data import load_mnist, scale
 from course_lib.metrics import (
     C2ST,
     NDB,
+    SLIDE_METRICS,
+    AMScore,
     BirthdaySupport,
+    ClassificationPerformance,
+    Coverage,
+    ImageRetrieval,
     MeanStd,
     PrecisionRecall,
+    am_score,
     birthday_support,
     build_classifier,
     c2st,
     calibrate_duplicate_threshold,
+    classification_performance,
     classifier_outputs,
+    coverage,
     duplicate_probability,
     feature_statistics,
     fid,
     frechet_distance,
+    image_retrieval,
     image_statistics,
     inception_score,
     kid,
     median_heuristic,
     mmd2,
+    mode_score,
+    modified_inception_score,
     ndb,
     parzen_log_likelihood,
     per_image_statistics,
@@ -38,6 +51,7 @@ from course_lib.metrics import (
     reconstruction_error,
     select_parzen_sigma,
     sharpness,
+    slide_metrics_table,
     ssim,
     statistics_distance,
     train_classifier,
@@ -251,6 +265,127 @@ def test_inception_score_rejects_bad_input(probs, splits, match):
         inception_score(probs, splits=splits)
 
 
+# ----------------------------------------------------------------------------- m-IS, Mode Score, AM Score
+
+def _kl(p, q):
+    return sum(a * math.log(a / b) for a, b in zip(p, q) if a > 0)
+
+
+def test_modified_inception_score_worked_example():
+    a, b = [0.7, 0.2, 0.1], [0.5, 0.3, 0.2]                        # predicted class 0
+    c, d, e = [0.1, 0.8, 0.1], [0.2, 0.6, 0.2], [0.3, 0.5, 0.2]    # predicted class 1
+    f = [0.1, 0.2, 0.7]                                            # class 2 alone: no pair, skipped
+    probs = np.array([a, b, c, d, e, f])
+    # each x_i: mean KL to the other samples of its class; then the mean over the 5 paired x_i
+    class_1 = sum(_kl(p, q) for p, q in itertools.permutations([c, d, e], 2)) / 2
+    expected = math.exp((_kl(a, b) + _kl(b, a) + class_1) / 5)
+    assert modified_inception_score(probs) == pytest.approx(expected, rel=1e-12)
+    assert modified_inception_score(probs, labels_pred=np.array([0, 0, 1, 1, 1, 2])) == pytest.approx(
+        expected, rel=1e-12)
+    # labels from the generator instead: all six in one class, each x_i averages over 5 others
+    one_class = sum(_kl(p, q) for p, q in itertools.permutations([a, b, c, d, e, f], 2)) / 5 / 6
+    assert modified_inception_score(probs, labels_pred=np.zeros(6, dtype=int)) == pytest.approx(
+        math.exp(one_class), rel=1e-12)
+
+
+def test_modified_inception_score_sees_one_image_per_class_that_is_misses():
+    rows = np.full((10, 10), 0.001) + 0.99 * np.eye(10)              # a confident p(y|x) per class
+    collapsed = np.tile(rows, (5, 1))                                # 5 copies of each class's image
+    entropy = -(0.991 * math.log(0.991) + 9 * 0.001 * math.log(0.001))
+    assert inception_score(collapsed).mean == pytest.approx(10 * math.exp(-entropy))   # 9.3 of 10
+    assert modified_inception_score(collapsed) == 1.0               # m-IS: no diversity in a class
+    varied = collapsed + np.random.default_rng(0).uniform(0, 0.02, size=collapsed.shape)
+    varied /= varied.sum(axis=1, keepdims=True)
+    assert modified_inception_score(varied) > 1.0
+    # a zero where another sample of the class has mass: KL = inf, m-IS = inf
+    assert modified_inception_score(np.array([[1.0, 0.0], [0.6, 0.4]])) == math.inf
+
+
+def test_modified_inception_score_blocks_agree_with_the_broadcast_definition():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet([0.5, 0.5, 0.5], size=700)
+    labels = (rng.random(700) < 0.85).astype(int)                  # class 1: ~600 rows, > one block
+    kl = special.rel_entr(probs[:, None, :], probs[None, :, :]).sum(axis=2)   # KL(p_i || p_j)
+    same = labels[:, None] == labels[None, :]
+    inner = (kl * same).sum(axis=1) / (same.sum(axis=1) - 1)        # mean over j != i of i's class
+    expected = math.exp(inner.mean())
+    assert modified_inception_score(probs, labels_pred=labels) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("probs, labels, match", [
+    (np.eye(3), None, "at least two samples"),
+    (np.full((4, 3), 0.3), None, r"sum to 1.*sums to 0.9"),
+    (np.full((4, 3), 1 / 3), np.array([0, 1, 2]), "one label per image"),
+    (np.full((4, 3), 1 / 3), np.array([0, 1, 2, 3]), r"in 0..2"),
+    (np.full((4, 3), 1 / 3), np.array([0.0, 1.0, 1.0, 0.0]), "integer labels"),
+])
+def test_modified_inception_score_rejects_bad_input(probs, labels, match):
+    with pytest.raises(ValueError, match=match):
+        modified_inception_score(probs, labels_pred=labels)
+
+
+def test_mode_score_closed_forms():
+    one_hot = np.tile(np.eye(10), (3, 1))                          # IS = 10, p(y) uniform
+    uniform = np.full(10, 0.1)
+    assert mode_score(one_hot, uniform) == pytest.approx(10.0, rel=1e-12)
+    collapsed = np.tile(np.eye(10)[0], (30, 1))                    # IS = 1, KL(e_0 || uniform) = log 10
+    assert mode_score(collapsed, uniform) == pytest.approx(0.1, rel=1e-12)
+    skewed = np.array([0.5] + [0.5 / 9] * 9)                       # training labels half zeros
+    kl = 0.1 * math.log(0.1 / 0.5) + 0.9 * math.log(0.1 / (0.5 / 9))
+    assert mode_score(one_hot, skewed) == pytest.approx(10.0 * math.exp(-kl), rel=1e-12)
+    # training labels given as the classifier's p(y|x) on training images: their mean is p*(y)
+    rows = np.random.default_rng(0).dirichlet(np.ones(10), size=40)
+    assert mode_score(one_hot, rows) == pytest.approx(mode_score(one_hot, rows.mean(axis=0)), rel=1e-12)
+
+
+def test_mode_score_as_often_printed_is_just_the_inception_score():
+    # E_x KL(p(y|x) || p*) - KL(p(y) || p*) does not depend on p*: that is why mode_score puts
+    # p(y) in the first KL. This checks the algebra, and that our version does depend on p*.
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.full(10, 0.3), size=50)
+    p_y = probs.mean(axis=0)
+    for p_star in (np.full(10, 0.1), rng.dirichlet(np.ones(10))):
+        printed = special.rel_entr(probs, p_star).sum(axis=1).mean() - special.rel_entr(p_y, p_star).sum()
+        assert math.exp(printed) == pytest.approx(inception_score(probs).mean, rel=1e-12)
+        assert mode_score(probs, p_star) == pytest.approx(
+            inception_score(probs).mean * math.exp(-special.rel_entr(p_y, p_star).sum()), rel=1e-12)
+    assert mode_score(probs, p_y) == pytest.approx(inception_score(probs).mean, rel=1e-12)
+
+
+def test_am_score_closed_forms():
+    uniform = np.full(10, 0.1)
+    perfect = am_score(np.tile(np.eye(10), (3, 1)), uniform)       # confident, training balance
+    assert isinstance(perfect, AMScore) and perfect == (0.0, 0.0, 0.0)
+    unsure = am_score(np.full((20, 10), 0.1), uniform)             # right balance, no confidence
+    assert unsure == (pytest.approx(math.log(10)), pytest.approx(0.0, abs=1e-12), pytest.approx(math.log(10)))
+    dropped = am_score(np.tile(np.eye(10)[0], (20, 1)), uniform)   # one class only: modes dropped
+    assert dropped.score == math.inf and dropped.mean_entropy == 0.0
+    # two classes, samples [1, 0] x 3 and [1/2, 1/2] x 1: p(y) = [7/8, 1/8], training [1/2, 1/2]
+    probs = np.array([[1.0, 0.0]] * 3 + [[0.5, 0.5]])
+    label_kl = 0.5 * math.log(0.5 / (7 / 8)) + 0.5 * math.log(0.5 / (1 / 8))
+    mean_entropy = math.log(2) / 4
+    got = am_score(probs, [0.5, 0.5])
+    assert got.label_kl == pytest.approx(label_kl, rel=1e-12)
+    assert got.mean_entropy == pytest.approx(mean_entropy, rel=1e-12)
+    assert got.score == pytest.approx(label_kl + mean_entropy, rel=1e-12)
+    assert am_score(probs, [[0.9, 0.1], [0.1, 0.9]]) == got         # rows averaged to [1/2, 1/2]
+
+
+@pytest.mark.parametrize("train, match", [
+    (np.full(9, 1 / 9), "9 classes but probs has 10"),
+    (np.full(10, 0.2), r"sum to 1.*sums to 2"),
+    (np.array([1.5, -0.5] + [0.0] * 8), "negative"),
+    (np.full((2, 2, 10), 0.1), r"shape \(10,\) or rows"),
+    (np.full((3, 9), 1 / 9), "9 classes"),
+])
+def test_mode_and_am_scores_check_the_training_label_distribution(train, match):
+    probs = np.tile(np.eye(10), (2, 1))
+    with pytest.raises(ValueError, match=match):
+        mode_score(probs, train)
+    with pytest.raises(ValueError, match=match):
+        am_score(probs, train)
+
+
 # ----------------------------------------------------------------------------- MMD and KID
 
 def _mmd2_by_definition(x, y, k):
@@ -373,6 +508,88 @@ def test_precision_recall_arguments_are_validated():
         precision_recall(x, x, k=10)
     with pytest.raises(ValueError, match="same feature dimension"):
         precision_recall(x, gaussian(10, 3), k=3)
+
+
+# ----------------------------------------------------------------------------- coverage and density
+
+def integer_points(n, d=2, seed=0):
+    """Integer coordinates: every squared distance is exact in float64, so the points on a
+    ball's boundary (the k-th neighbour) are counted the same by any formula."""
+    return np.random.default_rng(seed).integers(0, 10**6, size=(n, d)).astype("float64")
+
+
+def _coverage_by_definition(real, fake, k):
+    d_rr = ((real[:, None, :] - real[None, :, :]) ** 2).sum(axis=2)
+    radii = np.sort(d_rr, axis=1)[:, k]                            # column 0: the point itself
+    inside = ((real[:, None, :] - fake[None, :, :]) ** 2).sum(axis=2) <= radii[:, None]   # y_j in B_i
+    return inside.any(axis=1).mean(), inside.sum() / (k * len(fake))
+
+
+def test_coverage_of_the_real_set_itself():
+    real = integer_points(200)
+    for k in (1, 3, 5):
+        result = coverage(real, real.copy(), k=k)
+        assert isinstance(result, Coverage)
+        assert result.coverage == 1.0                               # every ball holds its centre
+        assert result.density == pytest.approx((k + 1) / k, rel=1e-12)   # centre + k neighbours
+
+
+def test_coverage_of_a_collapse_onto_one_real_point():
+    # all fakes on one real point x_j cover x_j and each x_i that has x_j among its k nearest
+    real, k = integer_points(60, seed=1), 3
+    d_rr = ((real[:, None, :] - real[None, :, :]) ** 2).sum(axis=2)
+    sorted_d = np.sort(d_rr, axis=1)
+    assert np.all(sorted_d[:, k] < sorted_d[:, k + 1])              # no ties at the k-th neighbour
+    in_ball = d_rr <= sorted_d[:, k][:, None]                       # in_ball[i, j]: x_j in B_i
+    covers = []
+    for j in range(len(real)):
+        got = coverage(real, np.repeat(real[[j]], 4, axis=0), k=k)
+        neighbours_of = in_ball[:, j].sum()                         # x_j itself + its k-NN in-degree
+        assert got.coverage == pytest.approx(neighbours_of / 60, rel=1e-12)
+        assert got.density == pytest.approx(neighbours_of / k, rel=1e-12)
+        covers.append(got.coverage)
+    # the k-NN graph has 60 k edges, so the in-degrees average k: mean coverage (1 + k) / n
+    assert np.mean(covers) == pytest.approx((1 + k) / 60, rel=1e-12)
+    # an isolated outlier is nobody's neighbour: exactly 1/n, density 1/k
+    lonely = np.vstack([real, [[1e8, 1e8]]])
+    assert coverage(lonely, np.repeat(lonely[[-1]], 5, axis=0), k=k) == (pytest.approx(1 / 61), pytest.approx(1 / k))
+
+
+def test_coverage_agrees_with_its_definition_and_ignores_outlying_fakes():
+    real, fake = integer_points(600, seed=2), integer_points(300, seed=3)    # > one block of 512
+    expected_cov, expected_den = _coverage_by_definition(real, fake, 5)
+    got = coverage(real, fake, k=5)
+    assert got.coverage == pytest.approx(expected_cov, rel=1e-12)
+    assert got.density == pytest.approx(expected_den, rel=1e-12)
+    assert coverage(real, real + 1e7, k=5) == (0.0, 0.0)           # far away: nothing covered
+    # same distribution, n = m: x_i is uncovered iff its k nearest among the other 2n - 1
+    # points are all real, probability prod_t (n - 1 - t) / (2n - 1 - t) ~ 2^-k (Naeem et al.)
+    square = uniform(1000, [0.0, 0.0], [1.0, 1.0], seed=0)
+    same = coverage(square, uniform(1000, [0.0, 0.0], [1.0, 1.0], seed=1), k=5)
+    expected = 1 - math.prod((999 - t) / (1999 - t) for t in range(5))   # 0.969
+    assert same.coverage == pytest.approx(expected, abs=0.02) and same.density == pytest.approx(1.0, abs=0.1)
+    # half the square dropped: coverage ~ 1/2 (plus a boundary strip), density stays ~ 1
+    half = coverage(square, uniform(1000, [0.0, 0.0], [0.5, 1.0], seed=1), k=5)
+    assert half.coverage == pytest.approx(0.5, abs=0.06) and half.density == pytest.approx(1.0, abs=0.25)
+    # one far fake outlier inflates recall (its ball swallows the data) but not coverage
+    few = uniform(50, [0.0, 0.0], [0.2, 0.2], seed=2)
+    with_outlier = np.vstack([few, [[5.0, 5.0]]])
+    assert precision_recall(square, with_outlier, k=5).recall > 0.9
+    assert coverage(square, with_outlier, k=5).coverage < 0.2
+
+
+def test_coverage_arguments_are_validated():
+    x = gaussian(10, 2)
+    with pytest.raises(ValueError, match="k must be an integer >= 1 and <= 9"):
+        coverage(x, x, k=10)
+    with pytest.raises(ValueError, match="k must be an integer"):
+        coverage(x, x, k=0)
+    with pytest.raises(ValueError, match="same feature dimension"):
+        coverage(x, gaussian(10, 3))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        coverage(x[:1], x, k=1)
+    with pytest.raises(ValueError, match="2-D array of features"):
+        coverage(x, np.zeros(2))
 
 
 # ----------------------------------------------------------------------------- C2ST
@@ -635,3 +852,144 @@ def test_statistics_distance_is_a_wasserstein_distance_per_statistic(digits):
     assert dist["mid_fraction"] == 0.0 and dist["sharpness"] == 0.0
     blurred = ndimage.gaussian_filter(x[100:], 1.0, axes=(1, 2))
     assert statistics_distance(x[:100], blurred)["sharpness"] > statistics_distance(x[:100], x[100:])["sharpness"]
+
+
+# ----------------------------------------------------------------------------- image retrieval
+
+def test_image_retrieval_worked_example():
+    real = np.array([[0.0, 0.0], [10.0, 0.0]])
+    fake = np.array([[1.0, 0.0], [7.0, 0.0], [5.0, 0.0], [10.0, 0.0]])   # the third is halfway
+    result = image_retrieval(fake, real)
+    assert isinstance(result, ImageRetrieval)
+    np.testing.assert_array_equal(result.indices, [0, 1, 0, 1])    # a tie goes to the lower index
+    np.testing.assert_array_equal(result.distances, [1.0, 3.0, 5.0, 0.0])
+    assert result.median_distance == 2.0 and result.mean_distance == 2.25
+
+
+def test_image_retrieval_finds_memorised_digits(digits):
+    x, _ = digits
+    order = np.random.default_rng(0).permutation(100)
+    copies = x[order]                                              # a "generator" that copies
+    result = image_retrieval(copies, x[:100, :, :, None])
+    np.testing.assert_array_equal(result.indices, order)
+    assert np.all(result.distances == 0.0) and result.median_distance == 0.0
+    novel = image_retrieval(x[100:], x[:100])                      # other digits: no copies
+    assert np.all(novel.distances > 0) and novel.median_distance > 3.0
+    np.testing.assert_allclose(novel.distances, np.linalg.norm(
+        x[100:].reshape(100, -1) - x[:100].reshape(100, -1)[novel.indices], axis=1), rtol=1e-12)
+
+
+def test_image_retrieval_agrees_with_brute_force_in_both_directions():
+    fake, real = gaussian(600, 4, seed=0), gaussian(300, 4, seed=1)    # > one block of 512
+    d = np.linalg.norm(fake[:, None, :] - real[None, :, :], axis=2)
+    forward = image_retrieval(fake, real)
+    np.testing.assert_array_equal(forward.indices, d.argmin(axis=1))
+    np.testing.assert_allclose(forward.distances, d.min(axis=1), rtol=1e-12)
+    assert forward.median_distance == pytest.approx(np.median(d.min(axis=1)), rel=1e-12)
+    backward = image_retrieval(real, fake)                         # each real point's nearest sample
+    np.testing.assert_array_equal(backward.indices, d.argmin(axis=0))
+
+
+def test_image_retrieval_arguments_are_validated():
+    with pytest.raises(ValueError, match="same feature dimension, got 784 and 3"):
+        image_retrieval(np.zeros((2, 28, 28)), gaussian(5, 3))
+    with pytest.raises(ValueError, match=r"1-D data\?"):
+        image_retrieval(np.zeros(3), gaussian(5, 3))
+    with pytest.raises(ValueError, match="real_features needs at least 1 rows"):
+        image_retrieval(gaussian(5, 3), np.zeros((0, 3)))
+
+
+# ----------------------------------------------------------------------------- classification performance
+
+def stripes(n_per_class, seed):
+    """A separable toy "conditional generator": class c is a bright band at rows 4 + 2c,
+    on uniform noise; shuffled order."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(10), n_per_class)
+    x = 0.3 * rng.random((len(y), 28, 28))
+    for i, c in enumerate(y):
+        x[i, 4 + 2 * c: 6 + 2 * c, 4:24] = 1.0
+    order = rng.permutation(len(y))
+    return x[order], y[order]
+
+
+def test_classification_performance_tells_matching_labels_from_shuffled_ones():
+    x_fake, y_fake = stripes(20, seed=0)
+    x_test, y_test = stripes(20, seed=1)
+    seen = y_test < 9                                              # no real 9s in this test set
+    good = classification_performance(x_fake, y_fake, x_test[seen], y_test[seen], epochs=2, batch_size=32)
+    assert isinstance(good, ClassificationPerformance)
+    assert good.accuracy >= 0.95 and good.class_accuracy.shape == (10,)
+    assert np.isnan(good.class_accuracy[9]) and np.all(np.isfinite(good.class_accuracy[:9]))
+    np.testing.assert_allclose(good.class_accuracy[:9].mean(), good.accuracy)   # balanced test set
+    _, probs = classifier_outputs(good.model, x_test[seen])
+    assert good.accuracy == np.mean(probs.argmax(axis=1) == y_test[seen])
+    # a generator whose labels do not match its images trains a classifier at chance (0.1).
+    # Each band is learnt as one whole, so the accuracy is about (bands whose label comes out
+    # right by luck) / 10, ~ Binomial(10, 1/10) / 10: <= 0.3 but for a 1% tail.
+    shuffled = np.random.default_rng(2).permutation(y_fake)
+    bad = classification_performance(x_fake, shuffled, x_test, y_test, epochs=2, batch_size=32)
+    assert bad.accuracy <= 0.3
+
+
+def test_classification_performance_checks_inputs_before_training():
+    x, y = stripes(1, seed=0)
+    with pytest.raises(ValueError, match="y_real_test must have one label per image"):
+        classification_performance(x, y, x, y[:5], epochs=1)
+    with pytest.raises(ValueError, match="y_fake must be in 0..9"):
+        classification_performance(x, y + 1, x, y, epochs=1)
+    with pytest.raises(ValueError, match=r"x_fake must have values in \[0, 1\]"):
+        classification_performance(x * 2 - 1, y, x, y, epochs=1)
+    with pytest.raises(ValueError, match="x_real_test must be a batch of 28x28 images"):
+        classification_performance(x, y, x.reshape(10, -1)[:, :700], y, epochs=1)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        classification_performance(x, y, x, y, epochs=0)
+
+
+# ----------------------------------------------------------------------------- the slide's 24 measures
+
+SLIDE_NAMES = [
+    "Average Log-likelihood", "Coverage Metric", "Inception Score (IS)", "Modified Inception Score (m-IS)",
+    "Mode Score", "AM Score", "Frechet Inception Distance (FID)", "Maximum Mean Discrepancy (MMD)",
+    "The Wasserstein Critic", "Birthday Paradox Test", "Classifier Two-sample Tests (C2ST)",
+    "Classification Performance", "Boundary Distortion", "Number of Statistically-Different Bins (NDB)",
+    "Image Retrieval Performance", "Generative Adversarial Metric (GAM)", "Tournament Win Rate and Skill Rating",
+    "Normalized Relative Discriminative Score (NRDS)", "Adversarial Accuracy and Adversarial Divergence",
+    "Geometry Score", "Reconstruction Error", "Image Quality Measures (SSIM, PSNR and Sharpness Difference)",
+    "Low-level Image Statistics", "Precision, Recall and F1 Score",
+]
+
+
+def _resolve(dotted):
+    module, name = dotted.split(".")
+    return getattr(importlib.import_module(f"course_lib.{module}"), name, None)
+
+
+def test_slide_metrics_lists_the_24_measures_in_order():
+    assert [m.number for m in SLIDE_METRICS] == list(range(1, 25))
+    assert [m.name for m in SLIDE_METRICS] == SLIDE_NAMES
+    for m in SLIDE_METRICS:
+        assert m.note and "\n" not in m.note, m.number
+        assert m.function is None or re.fullmatch(r"[a-z_]+\.[a-z_0-9]+", m.function), m.function
+    implemented = {m.number for m in SLIDE_METRICS if m.function is not None}
+    assert implemented == set(range(1, 25)) - {9, 13, 16, 17, 18, 19, 20}
+
+
+def test_slide_metrics_name_only_functions_that_exist():
+    for m in SLIDE_METRICS:
+        if m.function is not None:
+            assert callable(_resolve(m.function)), f"{m.number} {m.name}: {m.function} not found"
+        for dotted in re.findall(r"\b(?:metrics|pixelcnn|vae|gan|plotting)\.[a-z_0-9]+", m.note):
+            assert callable(_resolve(dotted)), f"{m.number} {m.name}: note names {dotted}, not found"
+
+
+def test_slide_metrics_table_prints():
+    from course_lib.plotting import format_table
+
+    rows = slide_metrics_table()
+    assert len(rows) == 24 and all(list(r) == ["no", "name", "implemented by", "note"] for r in rows)
+    assert rows[6] == {"no": 7, "name": "Frechet Inception Distance (FID)", "implemented by": "metrics.fid",
+                       "note": SLIDE_METRICS[6].note}
+    text = format_table(rows)
+    assert len(text.splitlines()) == 2 + 24
+    assert "The Wasserstein Critic" in text and text.count("  -  ") >= 7     # None prints as "-"

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from course_lib import pixelcnn as P
 
@@ -15,6 +16,9 @@ SLIDE_MASK = np.array([[1, 1, 1, 1, 1],
                        [0, 0, 0, 0, 0]], dtype="float32")
 
 SMALL = dict(filters=8, hidden_layers=2, head_units=8)
+# Sequential sampling costs one step per pixel: the sampler tests use 48-pixel images,
+# not square, so that a height/width mix-up would show.
+TINY = dict(SMALL, image_shape=(6, 8))
 
 
 def test_mask_a_is_the_slide_mask_and_b_keeps_the_centre():
@@ -71,17 +75,19 @@ def test_rgb_layer_respects_colour_order_at_the_same_pixel():
         np.testing.assert_array_equal(moved, np.arange(3) > colour)
 
 
+@pytest.mark.parametrize("image_shape", [(28, 28), (6, 8)])
 @pytest.mark.parametrize("kind", ["binary", "categorical"])
-def test_whole_pixelcnn_is_autoregressive(kind):
-    m = P.build_pixelcnn(kind, **SMALL)
+def test_whole_pixelcnn_is_autoregressive(kind, image_shape):
+    m = P.build_pixelcnn(kind, **SMALL, image_shape=image_shape)
     rng = np.random.default_rng(2)
-    x = (rng.random((2, 28, 28)) < 0.5).astype("float32") if kind == "binary" \
-        else rng.integers(0, 256, (2, 28, 28)).astype("float32")
-    y0 = keras.ops.convert_to_numpy(m(x)).reshape(2, 784, -1)
-    for j in [0, 100, 405, 783]:
-        x2 = x.copy().reshape(2, 784)
+    n_pix = math.prod(image_shape)
+    x = (rng.random((2,) + image_shape) < 0.5).astype("float32") if kind == "binary" \
+        else rng.integers(0, 256, (2,) + image_shape).astype("float32")
+    y0 = keras.ops.convert_to_numpy(m(x)).reshape(2, n_pix, -1)
+    for j in sorted({0, 100 % n_pix, 405 % n_pix, n_pix - 1}):      # 0, 100, 405, 783 on MNIST
+        x2 = x.copy().reshape(2, n_pix)
         x2[:, j] = 1 - x2[:, j] if kind == "binary" else (x2[:, j] + 128) % 256
-        y1 = keras.ops.convert_to_numpy(m(x2.reshape(2, 28, 28))).reshape(2, 784, -1)
+        y1 = keras.ops.convert_to_numpy(m(x2.reshape((2,) + image_shape))).reshape(2, n_pix, -1)
         moved = (np.abs(y1 - y0) > 1e-5).any(axis=(0, 2))
         assert not moved[: j + 1].any()
 
@@ -127,16 +133,37 @@ def test_sample_of_input_ignoring_model_follows_its_fixed_probabilities():
     np.testing.assert_allclose(freq, probs, atol=0.015)
 
 
-@pytest.mark.parametrize("kind,cond", [("binary", False), ("categorical", False), ("binary", True)])
-def test_fast_and_compiled_samplers_match_naive_image_for_image(kind, cond):
-    m = P.build_pixelcnn(kind, num_classes=10 if cond else None, **SMALL)
-    labels = np.eye(10, dtype="float32")[[3, 7]] if cond else None
+def _assert_samplers_agree(m, labels, kind):
     naive = P.sample(m, 2, labels, method="naive", batch_size=2, seed=7, progress=False)
     fast = P.sample(m, 2, labels, method="fast", batch_size=2, seed=7, progress=False)
     compiled = P.sample(m, 2, labels, method="compiled", batch_size=2, seed=7, progress=False)
+    assert naive.shape == (2,) + m.image_shape
     np.testing.assert_array_equal(fast, naive)
     np.testing.assert_array_equal(compiled, naive)
     assert fast.min() >= 0 and fast.max() <= (1 if kind == "binary" else 255)
+
+
+@pytest.mark.parametrize("kind,cond", [("binary", False), ("categorical", False), ("binary", True)])
+def test_fast_and_compiled_samplers_match_naive_image_for_image(kind, cond):
+    m = P.build_pixelcnn(kind, num_classes=10 if cond else None, **TINY)
+    labels = np.eye(10, dtype="float32")[[3, 7]] if cond else None
+    _assert_samplers_agree(m, labels, kind)
+
+
+def test_fast_sampler_handles_1x1_hidden_kernels():
+    """A 1x1 mask-B layer sees no row above (p = 0): the fast sampler has no window for it."""
+    m = P.build_pixelcnn("categorical", num_classes=10, hidden_kernel=1, **TINY)
+    for conv in m.masked:                      # larger weights: the pixels must depend on each other
+        conv.kernel.assign(np.random.default_rng(0).normal(size=conv.kernel.shape).astype("float32"))
+    _assert_samplers_agree(m, np.eye(10, dtype="float32")[[3, 7]], "categorical")
+
+
+def test_1x1_mask_a_is_rejected():
+    # on a grey image the 1x1 mask A is all zeros: the model would never see its input
+    with pytest.raises(ValueError, match="first_kernel .*at least 3"):
+        P.build_pixelcnn("binary", first_kernel=1)
+    with pytest.raises(ValueError, match="first_kernel .*at least 3"):
+        P.PixelCNN(first_kernel=1, hidden_kernel=1)
 
 
 def test_conditional_model_output_depends_on_the_label():
@@ -148,13 +175,36 @@ def test_conditional_model_output_depends_on_the_label():
     assert np.abs(out[0] - out[1]).max() > 1e-3
 
 
-def test_saved_model_loads_in_safe_mode(tmp_path):
-    m = P.build_pixelcnn("binary", **SMALL)
+@pytest.mark.parametrize("image_shape", [(28, 28), (6, 8)])
+def test_saved_model_loads_in_safe_mode(tmp_path, image_shape):
+    m = P.build_pixelcnn("binary", **SMALL, image_shape=image_shape)
     path = tmp_path / "pcnn.keras"
     m.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    x = np.zeros((1, 28, 28), "float32")
+    assert loaded.image_shape == image_shape
+    x = np.zeros((1,) + image_shape, "float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(m(x)), atol=1e-6)
+
+
+def test_image_shape_is_a_parameter():
+    m = P.build_pixelcnn("categorical", **TINY)
+    x = np.random.default_rng(6).integers(0, 256, (3, 6, 8)).astype("uint8")
+    assert tuple(m(x).shape) == (3, 6, 8, 256)
+    np.testing.assert_array_equal(P.check_images(m, x.reshape(3, 48)), x)      # (n, H*W) is accepted
+    log_p = P.log_prob(m, x)
+    np.testing.assert_allclose(P.bits_per_dim(log_p, dims=48), -log_p / (48 * math.log(2)))
+    assert m.summary_rows()[-1]["output shape"] == "(None, 6, 8, 256)"
+    assert P.receptive_field(m, 5, 7).shape == (6, 8)
+    with pytest.raises(ValueError, match=r"\(n, 6, 8\)"):
+        P.log_prob(m, np.zeros((2, 28, 28), "uint8"))
+    with pytest.raises(ValueError, match="6 x 8"):
+        P.receptive_field(m, 6, 0)
+    m.compile("adam")
+    loss = m.evaluate(x, verbose=0, return_dict=True)
+    np.testing.assert_allclose(loss["bits_per_dim"], P.bits_per_dim(log_p, dims=48).mean(), rtol=1e-4)
+    for bad in [(28, 28, 1), (6,), (6, 0), "6x8"]:
+        with pytest.raises(ValueError, match="image_shape|height|width"):
+            P.PixelCNN(image_shape=bad)
 
 
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=4), dict(kernel_size=0), dict(mask_type="C"),
@@ -216,3 +266,83 @@ def test_ood_auroc_against_known_orderings():
     assert abs(P.ood_auroc(rng.normal(size=4000), rng.normal(size=4000)) - 0.5) < 0.03
     with pytest.raises(ValueError):
         P.ood_auroc([], [1.0])
+
+
+# ---------------------------------------------------------------------------------------
+# Bad data fails at the model's boundary: fit (arrays and tf.data pipelines), call, log_prob
+# ---------------------------------------------------------------------------------------
+
+def _pipeline(*arrays, batch_size=4):
+    """A tf.data pipeline of model inputs, as data.binarized_batches yields them."""
+    data = arrays[0] if len(arrays) == 1 else tuple(arrays)
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+    return ds if len(arrays) == 1 else ds.map(lambda *xs: (xs,))      # ((images, labels),)
+
+
+def test_binary_model_rejects_8bit_pixels():
+    m = P.build_pixelcnn("binary", **SMALL)
+    m.compile("adam")
+    x = np.random.default_rng(7).integers(0, 256, (8, 28, 28)).astype("uint8")
+    message = r"0 or 1 .*got values in \[0, 255\]"
+    with pytest.raises(ValueError, match=message):
+        m.fit(x, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        m.fit(_pipeline(x.astype("float32")), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        m.evaluate(_pipeline(x.astype("float32")), verbose=0)
+    # a failed pipeline leaves the model trainable
+    history = m.fit(_pipeline((x > 127).astype("float32")), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_categorical_model_rejects_unit_intensities():
+    m = P.build_pixelcnn("categorical", **SMALL)
+    m.compile("adam")
+    x = np.random.default_rng(8).random((8, 28, 28)).astype("float32")
+    message = r"integer levels 0\.\.255 .*uint8 images.*got values in \[0.\d+, 0.99"
+    with pytest.raises(ValueError, match=message):
+        m.fit(x, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        m.fit(_pipeline(x), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        m.fit(np.round(x * 255).reshape(8, 784), validation_data=(x,), epochs=1, verbose=0)
+
+
+def test_rgb_batch_is_rejected_by_call_fit_and_log_prob():
+    m = P.build_pixelcnn("categorical", **SMALL)
+    m.compile("adam")
+    rgb = np.random.default_rng(9).integers(0, 256, (4, 28, 28, 3)).astype("uint8")
+    message = r"got \(4, 28, 28, 3\) \(3 channels: this PixelCNN models one grey channel\)"
+    with pytest.raises(ValueError, match=message):
+        m(rgb)
+    with pytest.raises(ValueError, match=r"\(None, 28, 28, 3\) \(3 channels"):     # at trace time
+        tf.function(m).get_concrete_function(tf.TensorSpec((None, 28, 28, 3), tf.float32))
+    with pytest.raises(ValueError, match=message):
+        m.fit(rgb, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"\(None, 28, 28, 3\) \(3 channels"):     # element_spec
+        m.fit(_pipeline(rgb), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        P.log_prob(m, rgb)
+
+
+BAD_LABELS = {"all-zero rows": lambda c: 0 * c, "scaled": lambda c: 2 * c,
+              "negative": lambda c: c - 0.5, "soft": lambda c: 0.9 * c + 0.01}
+
+
+def test_conditional_model_rejects_labels_that_are_not_one_hot():
+    m = P.build_pixelcnn("binary", num_classes=10, **SMALL)
+    m.compile("adam")
+    x = (np.random.default_rng(10).random((8, 28, 28)) < 0.3).astype("float32")
+    one_hot = np.eye(10, dtype="float32")[np.arange(8) % 10]
+    message = r"one-hot rows \(every entry 0 or 1, one 1 per row\), got row \d"
+    for bad in BAD_LABELS.values():
+        labels = bad(one_hot)
+        with pytest.raises(ValueError, match=message):
+            m.fit((x, labels), epochs=1, verbose=0)
+        with pytest.raises(ValueError, match=message):
+            m.fit(_pipeline(x, labels), epochs=1, verbose=0)
+        with pytest.raises(ValueError, match=message):
+            P.log_prob(m, x, labels)
+        with pytest.raises(ValueError, match=message):
+            P.sample(m, 2, labels=labels[:2], progress=False)
+    m.fit(_pipeline(x, one_hot), epochs=1, verbose=0)        # one-hot rows pass

@@ -224,3 +224,77 @@ def test_encode_decode_accept_mixed_arrays_and_tensors():
     mu, _ = cvae.encode(np.zeros((4, 784), "float32"), np.eye(3, dtype="float32")[[0, 1, 2, 0]])
     out = cvae.decode(mu, np.eye(3, dtype="float32")[[0, 1, 2, 0]])   # tensor + array
     assert tuple(out.shape) == (4, 784)
+
+
+# ---------------------------------------------------------------------------------------
+# Bad data fails at the model's boundary: fit and evaluate, arrays and tf.data pipelines
+# ---------------------------------------------------------------------------------------
+
+def _pipeline(*arrays, batch_size=32):
+    """A tf.data pipeline of model inputs, as data.binarized_batches yields them."""
+    data = arrays[0] if len(arrays) == 1 else tuple(arrays)
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+    return ds if len(arrays) == 1 else ds.map(lambda *xs: (xs,))      # ((images, labels),)
+
+
+def test_unscaled_images_are_rejected(binary_batch):
+    vae = V.build_vae(latent_dim=2, hidden=16)
+    vae.compile(optimizer="adam")
+    pixels = np.round(binary_batch * 255)                     # 0..255, as loaded, not scaled
+    message = r"expected pixel values in \[0, 1\] .*got values in \[0, 255\]"
+    for bad in (pixels, pixels.astype("uint8")):
+        with pytest.raises(ValueError, match=message):
+            vae.fit(bad, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        vae.fit(_pipeline(pixels), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        vae.fit(binary_batch, validation_data=(pixels,), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        vae.evaluate(pixels, verbose=0)
+    with pytest.raises(ValueError, match=r"got values in \[nan, nan\]"):
+        vae.fit(np.full((4, 784), np.nan, "float32"), verbose=0)
+    history = vae.fit(_pipeline(binary_batch), epochs=1, verbose=0)   # still trains afterwards
+    assert np.isfinite(history.history["loss"]).all()
+
+
+BAD_LABELS = {"all-zero rows": lambda c: 0 * c, "scaled": lambda c: 2 * c,
+              "negative": lambda c: c - 0.5, "soft": lambda c: 0.9 * c + 0.01}
+
+
+def test_cvae_rejects_labels_that_are_not_one_hot(binary_batch):
+    cvae = V.build_vae(latent_dim=2, hidden=16, num_classes=10)
+    cvae.compile(optimizer="adam")
+    one_hot = np.eye(10, dtype="float32")[np.arange(64) % 10]
+    message = r"one-hot rows \(every entry 0 or 1, one 1 per row\), got row \d+ = \["
+    for bad in BAD_LABELS.values():
+        labels = bad(one_hot)
+        with pytest.raises(ValueError, match=message):
+            V.check_labels(labels, 10)
+        with pytest.raises(ValueError, match=message):
+            cvae.fit([binary_batch, labels], epochs=1, verbose=0)
+        with pytest.raises(ValueError, match=message):
+            cvae.fit(_pipeline(binary_batch, labels), epochs=1, verbose=0)
+        with pytest.raises(ValueError, match=message):
+            V.elbo(cvae, binary_batch, labels, num_samples=1)
+    with pytest.raises(ValueError, match=r"got row 3 = \[0.0, 0.0, 0.0, 0.0"):    # the first bad row
+        V.check_labels(np.concatenate([one_hot[:3], 0 * one_hot[3:]]), 10)
+    V.check_labels(one_hot.astype("uint8"), 10)                                # integer one-hot is fine
+    cvae.fit(_pipeline(binary_batch, one_hot), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("shape", [(64, 28, 28), (64, 100)])
+def test_wrong_image_shape_fails_before_tracing(binary_batch, shape):
+    """Keras used to trace the train step on the bad shape, and the half-built step broke
+    every later fit until the model was compiled again."""
+    vae = V.build_vae(latent_dim=2, hidden=16)
+    vae.compile(optimizer="adam")
+    bad = binary_batch.reshape(64, 28, 28) if len(shape) == 3 else binary_batch[:, :100]
+    message = rf"expected flat images of shape \(n, 784\).*got shape \({shape[0]}, {shape[1]}"
+    with pytest.raises(ValueError, match=message):
+        vae.fit(bad, epochs=1, batch_size=32, verbose=0)
+    with pytest.raises(ValueError, match=r"\(n, 784\).*got shape \(None, "):       # element_spec
+        vae.fit(_pipeline(bad), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        vae.evaluate(bad, verbose=0)
+    history = vae.fit(binary_batch, epochs=1, batch_size=32, verbose=0)      # the same compiled model
+    assert np.isfinite(history.history["loss"]).all()
