@@ -197,3 +197,33 @@ def ood_sets(x_uint8, seed=0):
             "inverted": (255 - x).astype(np.uint8),
             "rotated 90": np.rot90(x, k=1, axes=(1, 2)).copy(),
             "sklearn 8x8 digits": np.round(digits * 255).astype(np.uint8)}
+
+
+def slant(images):
+    """How far each digit leans: sideways shift in pixels per pixel of height (0 upright,
+    > 0 when the top leans right, as in handwriting slanted forward).
+
+    It is the ink-weighted shear cov(column, height) / var(height), the quantity that
+    deskewing MNIST removes. ``images``: (n, 784) or (n, 28, 28) in [0, 1], each with some ink.
+    Introduced in 05_cvae (what a 2-D style code carries from one digit to another).
+    """
+    x = _check_unit_interval(images, "slant")
+    if x.ndim == 2:
+        side = int(round(np.sqrt(x.shape[1])))
+        if side * side != x.shape[1]:
+            raise ValueError(f"slant() expects square images, got {x.shape[1]} pixels per row.")
+        x = x.reshape(len(x), side, side)
+    if x.ndim != 3:
+        raise ValueError(f"slant() expects (n, 784) or (n, 28, 28) images, got shape {x.shape}.")
+    x = x.astype("float64")
+    ink = x.sum(axis=(1, 2))
+    if (ink <= 0).any():
+        raise ValueError("slant() needs some ink in every image; got a blank image.")
+    w = x / ink[:, None, None]
+    height = -np.arange(x.shape[1], dtype="float64")[None, :, None]      # rows counted upwards
+    column = np.arange(x.shape[2], dtype="float64")[None, None, :]
+    h_mean = (w * height).sum(axis=(1, 2), keepdims=True)
+    c_mean = (w * column).sum(axis=(1, 2), keepdims=True)
+    cov = (w * (height - h_mean) * (column - c_mean)).sum(axis=(1, 2))
+    var = (w * (height - h_mean) ** 2).sum(axis=(1, 2))
+    return cov / var

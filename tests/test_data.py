@@ -161,3 +161,19 @@ def test_ood_sets_are_mnist_shaped_uint8_and_transformed_as_named():
     assert sets["sklearn 8x8 digits"][:, :4].max() == 0 and sets["sklearn 8x8 digits"].max() > 200
     with pytest.raises(ValueError):
         ood_sets(x.astype("float32"))
+
+
+def test_slant_of_straight_strokes():
+    from course_lib.data import slant
+
+    img = np.zeros((3, 28, 28), "float32")
+    rows = np.arange(0, 25, 4)
+    img[0, rows, 6 + (24 - rows) // 4] = 1.0      # top to the right: +1 column per 4 rows up
+    img[1, rows, 6 + rows // 4] = 0.5             # mirror image, fainter ink
+    img[2, :, 14] = 1.0                           # upright
+    np.testing.assert_allclose(slant(img), [0.25, -0.25, 0.0], atol=1e-12)
+    np.testing.assert_allclose(slant(img.reshape(3, 784)), [0.25, -0.25, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="blank"):
+        slant(np.zeros((1, 784)))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        slant(img * 255)
