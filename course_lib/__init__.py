@@ -7,8 +7,8 @@ Each module names the notebook that introduces it:
 - ``likelihood``   Gaussian log-likelihood and its maximisation by SGD (01_likelihood)
 - ``divergences``  KL divergence, discrete and Gaussian, forward vs reverse fits (02_kl_divergence)
 - ``autoencoders`` the four autoencoders of the slides (03_autoencoders)
-- ``vae``          the VAE and the conditional VAE, IWAE likelihood (04_vae, 05_cvae)
-- ``pixelcnn``     masked convolutions and the PixelCNN, exact likelihood, samplers (06_pixelcnn)
+- ``vae``          the VAE and the conditional VAE, IWAE likelihood (04a_vae, 04b_vae_likelihood, 05_cvae)
+- ``pixelcnn``     masked convolutions and the PixelCNN, exact likelihood, samplers (06a_pixelcnn, 06b_pixelcnn_conditional_ood)
 - ``gan``          the GAN game, DCGAN, conditional GAN, toy problems (07_gan)
 - ``metrics``      the slides' evaluation measures on a trained MNIST classifier (08_evaluation)
 - ``plotting``     figures and tables, kept out of the lesson cells; ``show_source`` prints the code

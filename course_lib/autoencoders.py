@@ -2,7 +2,7 @@
 
 Every builder returns a functional ``keras.Model`` made of two named sub-models,
 ``model.get_layer("encoder")`` and ``model.get_layer("decoder")``, so that later lectures
-can encode images and decode arbitrary codes (04_vae decodes random latent points).
+can encode images and decode arbitrary codes (04a_vae decodes random latent points).
 
 Shapes, sizes and activations are the slides'; only the Keras 1 spellings changed
 (``border_mode`` -> ``padding``, ``Conv2D(16, 3, 3)`` -> ``Conv2D(16, 3)``, the activity

@@ -149,7 +149,7 @@ def binarized_batches(x, batch_size=100, labels=None, seed=0):
 
     ``x``: [0, 1] images, flat (n, 784). With ``labels`` (one-hot, (n, k)) each element is
     ``((images, labels),)``: both are inputs of a conditional model (05_cvae), and there is
-    no target. Introduced in 04_vae.
+    no target. Introduced in 04a_vae.
     """
     import tensorflow as tf
 
@@ -174,7 +174,7 @@ def binarized_batches(x, batch_size=100, labels=None, seed=0):
 
 def ood_sets(x_uint8, seed=0):
     """Out-of-distribution test sets built from nothing that needs downloading, as uint8
-    (n, 28, 28) pixel levels like MNIST (06_pixelcnn):
+    (n, 28, 28) pixel levels like MNIST (06b_pixelcnn_conditional_ood):
 
     - ``noise``: uniform random levels 0..255
     - ``inverted``: 255 - x (white background, black strokes)

@@ -121,7 +121,7 @@ def _check_mu_log_var(mu, log_var):
 def kl_to_standard_normal(mu, log_var):
     """KL(q(z|x) || N(0, I)) for q = N(mu, diag(exp(log_var))), one value per example.
 
-    Introduced in 02_kl_divergence; the VAE's KL term (04_vae). ``mu`` and ``log_var`` have
+    Introduced in 02_kl_divergence; the VAE's KL term (04a_vae). ``mu`` and ``log_var`` have
     shape (..., latent_dim); the sum runs over the last (latent) axis, as in the slides:
 
         L_KL = -0.5 * sum_i (1 + log sigma_i^2 - mu_i^2 - exp(log sigma_i^2))

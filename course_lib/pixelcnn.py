@@ -1,4 +1,5 @@
-"""Autoregressive image models: masked convolutions and the PixelCNN. Introduced in 06_pixelcnn.
+"""Autoregressive image models: masked convolutions and the PixelCNN. Introduced in 06a_pixelcnn
+(the conditional model and out-of-distribution scores in 06b_pixelcnn_conditional_ood).
 
     p(x) = prod_i p(x_i | x_<i)            pixels in raster order (row by row, left to right)
 

@@ -140,8 +140,11 @@ def plot_density_fits(x, fits, points=None, bins=40, title=None, xlabel="x"):
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.set_title(title or "Data and fitted Gaussians")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+    # below the axes, so that it never covers the histogram, the curves or the point labels
+    rows = math.ceil((len(fits) + 1) / 2)
+    fig.set_figheight(fig.get_figheight() + 0.25 * rows)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
     return fig
 
 
@@ -235,7 +238,10 @@ def plot_mode_fits(grid, log_p, fits, title=None, target_label="target p(x)", xl
 
 
 def plot_latent_scatter(z, labels, title=None, ax=None, max_points=5000):
-    """2-D latent codes as a scatter plot coloured by digit label (04_vae, 05_cvae)."""
+    """2-D latent codes as a scatter plot coloured by digit label (04a_vae, 05_cvae).
+
+    More than ``max_points`` codes: a seeded random sample of them is drawn (never the first
+    ones: MNIST's test set is ordered by writer population)."""
     z, labels = np.asarray(z), np.asarray(labels)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"plot_latent_scatter() needs 2-D codes of shape (n, 2), got {z.shape}.")
@@ -244,7 +250,9 @@ def plot_latent_scatter(z, labels, title=None, ax=None, max_points=5000):
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.8))
-    z, labels = z[:max_points], labels[:max_points]
+    if len(z) > max_points:
+        keep = np.sort(np.random.default_rng(0).permutation(len(z))[:max_points])
+        z, labels = z[keep], labels[keep]
     points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7, vmin=-0.5, vmax=9.5)
     ax.figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
     ax.set_xlabel("$z_1$")
@@ -329,7 +337,7 @@ def latent_explorer(decode, limit=3.0):
 
 
 def plot_receptive_field(grad_map, row, col, title=None, ax=None):
-    """A receptive-field map (06_pixelcnn): grey where the prediction for pixel (row, col)
+    """A receptive-field map (06a_pixelcnn): grey where the prediction for pixel (row, col)
     depends on the input, the pixel itself outlined in red, future pixels hatched."""
     grad_map = np.asarray(grad_map, dtype="float64")
     if grad_map.ndim != 2:
@@ -342,8 +350,10 @@ def plot_receptive_field(grad_map, row, col, title=None, ax=None):
     future = (np.arange(h * w).reshape(h, w) >= row * w + col).astype(float)
     ax.contourf(np.arange(w), np.arange(h), future, levels=[0.5, 1.5], colors="none", hatches=["///"])
     ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_xticks(sorted({0, w // 2, w - 1}))
+    ax.set_yticks(sorted({0, h // 2, h - 1}))
+    ax.set_xlabel("input column")
+    ax.set_ylabel("input row")
     ax.set_title(title or f"inputs that pixel ({row}, {col}) sees")
     return ax.figure
 
@@ -361,8 +371,10 @@ def plot_histograms(values, title=None, xlabel="value", bins=60, ax=None):
         ax.hist(np.asarray(v, "float64"), bins=edges, density=True, alpha=0.5, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
-    ax.legend(fontsize=8)
+    # outside the axes, on the right: a legend inside would cover some histogram's bars
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set_title(title or "")
+    ax.figure.tight_layout()
     return ax.figure
 
 
@@ -383,8 +395,12 @@ def plot_point_snapshots(snapshots, centres=None, titles=None, lim=3.0, suptitle
                 ax.scatter(*np.asarray(centres).T, marker="x", c="red", s=20)
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set_xticks([-lim, 0, lim] if r == n_rows - 1 else [])
+            ax.set_yticks([-lim, 0, lim] if c == 0 else [])
+            if r == n_rows - 1:
+                ax.set_xlabel("$x_1$")
+            if c == 0:
+                ax.set_ylabel("$x_2$")
             if titles is not None:
                 ax.set_title(titles[r][c], fontsize=8)
     if suptitle:
@@ -420,3 +436,182 @@ def show_source(obj, slide=None, slide_title="The slide's code (Keras 1/2)"):
     parts += [f"**`{name}`**, from `{where}` (Keras 3, what this notebook runs)", "",
               "```python", source.rstrip("\n"), "```"]
     display(Markdown("\n".join(parts)))
+
+
+def plot_training_history(history, keys=("loss", "reconstruction", "kl"), titles=None,
+                          ylabel="nats per image", xlabel="epoch"):
+    """One panel per metric of a Keras ``History`` (or a dict {metric: per-epoch values}),
+    side by side: how each term of the loss moved during training (04a_vae). Returns the Figure."""
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, dict):
+        raise ValueError(f"plot_training_history() needs a keras History or a dict, got {type(history).__name__}.")
+    missing = [k for k in keys if k not in logs]
+    if not keys or missing:
+        raise ValueError(f"no metric {missing or 'given'} in the history; it holds {sorted(logs)}.")
+    if titles is not None and len(titles) != len(keys):
+        raise ValueError(f"got {len(titles)} titles for {len(keys)} metrics.")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.7 * len(keys), 3.1), squeeze=False)
+    for j, (ax, key) in enumerate(zip(axes[0], keys)):
+        values = np.asarray(logs[key], dtype="float64")
+        ax.plot(np.arange(1, len(values) + 1), values, marker=".")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))   # epochs are whole numbers
+        ax.set_title(key if titles is None else titles[j], fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(x, y, point_labels, xlabel, ylabel, title=None):
+    """A curve through points (x_i, y_i), each annotated with its label: e.g. KL against
+    reconstruction error, one point per KL weight (04a_vae). Returns the Figure."""
+    x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+    if x.ndim != 1 or x.shape != y.shape or len(point_labels) != len(x) or len(x) == 0:
+        raise ValueError(f"plot_tradeoff() needs x, y and point_labels of one common length, "
+                         f"got {x.shape}, {y.shape} and {len(point_labels)}.")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(x, y, "o-")
+    for xi, yi, label in zip(x, y, point_labels):
+        ax.annotate(f"  {label}", (xi, yi), fontsize=8)
+    ax.margins(x=0.2, y=0.1)  # room for the annotations
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "")
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_comparison(codes, labels, max_points=5000):
+    """2-D latent codes of several models side by side, coloured by digit label (05_cvae).
+
+    ``codes`` maps a panel title to an (n, 2) array; ``labels`` (n,) is shared. Returns the Figure.
+    """
+    if not isinstance(codes, dict) or not codes:
+        raise ValueError("plot_latent_comparison() expects a non-empty dict {title: (n, 2) codes}.")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(codes), figsize=(5.5 * len(codes), 4.6), squeeze=False)
+    for ax, (title, z) in zip(axes[0], codes.items()):
+        plot_latent_scatter(z, labels, title=title, ax=ax, max_points=max_points)
+    fig.tight_layout()
+    return fig
+
+
+def plot_receptive_fields(maps, title=None):
+    """Receptive-field maps side by side (06a_pixelcnn). ``maps`` is a list of
+    ``(grad_map, row, col, panel_title)``, each drawn by ``plot_receptive_field``. Returns the Figure."""
+    if not maps or any(len(m) != 4 for m in maps):
+        raise ValueError("plot_receptive_fields() needs a non-empty list of (grad_map, row, col, title).")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 4.4), squeeze=False)
+    for ax, (grad_map, row, col, panel_title) in zip(axes[0], maps):
+        plot_receptive_field(grad_map, row, col, title=panel_title, ax=ax)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gan_curves(series, d_loss_equilibrium=None, title=None):
+    """A GAN's logged numbers against the batch (07_gan): losses on the left, D's accuracies
+    (names containing "acc") on the right. ``series`` maps a name to ``(batches, values)``;
+    ``d_loss_equilibrium`` draws D's loss at the game's equilibrium, log 4. Returns the Figure."""
+    if not isinstance(series, dict) or not series:
+        raise ValueError("plot_gan_curves() expects a non-empty dict {name: (batches, values)}.")
+    plt = _plt()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for name, (batches, values) in series.items():
+        (ax_acc if "acc" in name else ax_loss).plot(batches, values, label=name)
+    if d_loss_equilibrium is not None:
+        ax_loss.axhline(d_loss_equilibrium, ls="--", c="k", lw=1, label="d_loss at equilibrium, log 4")
+    for ax, ylabel, panel in [(ax_loss, "loss (running mean over the epoch)", "the two players' losses"),
+                              (ax_acc, "D's accuracy (threshold D = 1/2)", "D's accuracy on real and on fake")]:
+        ax.set_xlabel("batch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(panel)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_game_path(path, title=None):
+    """Gradient play on a two-player game (07_gan): ``path`` is the (steps + 1, 2) trajectory
+    of (x, y). Left, both players' parameters against the step; right, the path in the
+    (x, y) plane around the equilibrium (0, 0). Returns the Figure."""
+    path = np.asarray(path, dtype="float64")
+    if path.ndim != 2 or path.shape[1] != 2 or len(path) < 2:
+        raise ValueError(f"plot_game_path() needs a (steps + 1, 2) trajectory, got shape {path.shape}.")
+    plt = _plt()
+    fig, (ax_t, ax_xy) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_t.plot(path[:, 0], label="x (minimizer)")
+    ax_t.plot(path[:, 1], label="y (maximizer)")
+    ax_t.set_xlabel("step")
+    ax_t.set_ylabel("parameter value")
+    ax_t.set_title("the players' parameters against the step")
+    ax_t.legend(fontsize=8, loc="upper left")
+    ax_xy.plot(path[:, 0], path[:, 1], lw=1, label="path")
+    ax_xy.scatter([path[0, 0]], [path[0, 1]], c="k", s=15, zorder=3, label="start")
+    ax_xy.scatter([0], [0], c="red", marker="x", zorder=3, label="equilibrium (0, 0)")
+    ax_xy.set_aspect("equal")
+    ax_xy.set_xlabel("x (minimizer)")
+    ax_xy.set_ylabel("y (maximizer)")
+    ax_xy.set_title("the path in the (x, y) plane")
+    ax_xy.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def stroke_statistics(images, threshold=0.5):
+    """What a grid of digit samples shows, as numbers (06a_pixelcnn, 06b): the set averages of
+    ``ink`` (share of pixels above ``threshold``), ``pieces`` (separate 8-connected pieces of
+    ink per image) and ``largest piece`` (share of an image's ink in its largest piece; 1 for a
+    single connected stroke, 0 for an empty image). ``images``: (n, 28, 28) or (n, 784) in [0, 1]."""
+    from scipy import ndimage
+
+    x = np.asarray(images, dtype="float64")
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        x = x.reshape(len(x), side, side)
+    if x.ndim != 3 or len(x) == 0:
+        raise ValueError(f"stroke_statistics() expects a non-empty (n, H, W) or (n, H*W) array, got {np.shape(images)}.")
+    ink = x > threshold
+    pieces, largest = [], []
+    for image in ink:
+        labels, count = ndimage.label(image, structure=np.ones((3, 3)))
+        sizes = np.bincount(labels.ravel())[1:]
+        pieces.append(count)
+        largest.append(sizes.max() / sizes.sum() if count else 0.0)
+    return {"ink": float(ink.mean()), "pieces": float(np.mean(pieces)), "largest piece": float(np.mean(largest))}
+
+
+def plot_precision_recall(points, kinds=None, title="Precision vs recall", k=None):
+    """Scatter each model at (recall, precision); ``points`` maps name -> (recall, precision).
+
+    ``kinds`` maps name -> a family ("likelihood", "adversarial", ...) that sets the marker.
+    The legend sits outside the axes, so it never covers a point. Returns the Figure.
+    """
+    if not points:
+        raise ValueError("plot_precision_recall() needs at least one model.")
+    kinds = kinds or {}
+    markers = {"likelihood": "o", "adversarial": "s", "reference": "*"}
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    for name, (recall, precision) in points.items():
+        kind = kinds.get(name, "other")
+        ax.scatter(recall, precision, marker=markers.get(kind, "^"), s=90 if kind == "reference" else 60,
+                   label=f"{name} ({kind})")
+    ax.set_xlabel("recall (share of real digits covered by the samples)")
+    ax.set_ylabel("precision (share of samples that look real)")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title + (f", k = {k}" if k else ""))
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,4 +1,5 @@
-"""The variational autoencoder of the slides, and its conditional variant. Introduced in 04_vae.
+"""The variational autoencoder of the slides, and its conditional variant. Introduced in 04a_vae
+(its likelihood in 04b_vae_likelihood).
 
     encoder  q(z|x):   784 -> Dense(512, relu) -> mu, log_sigma     (2-D latent on the slides)
     sampler:           z = Lambda(sample_z)([mu, log_sigma])         (reparameterization trick)

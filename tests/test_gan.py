@@ -152,3 +152,20 @@ def test_dcgan_optimizers_are_two_separate_adams():
         G.CONDITIONAL_DCGAN_LEARNING_RATE)
     with pytest.raises(ValueError, match="learning_rate"):
         G.dcgan_optimizers(learning_rate=0)
+
+
+def test_train_toy_gan_takes_exactly_the_requested_steps():
+    # several steps per compiled call (steps_per_execution) must not change how many are taken
+    points, _ = G.ring_of_gaussians(512, seed=0)
+    gan, snaps = G.train_toy_gan(points, steps=60, batch_size=64, snapshot_every=30, n_snapshot=50, seed=0)
+    assert [step for step, _, _ in snaps] == [30, 60]
+    assert int(gan.d_optimizer.iterations) == 60 and int(gan.g_optimizer.iterations) == 60
+    assert snaps[-1][1].shape == (50, 2)
+
+
+def test_modes_visited_lists_the_modes_holding_mass():
+    points, centres = G.ring_of_gaussians(2000, modes=8, std=0.02, seed=0)
+    np.testing.assert_array_equal(G.modes_visited(points, centres, std=0.02), np.arange(8))
+    blob = centres[3] + 0.5 * np.random.default_rng(0).standard_normal((4000, 2))   # a wide blob on mode 3
+    assert list(G.modes_visited(blob, centres, std=0.02)) == [3]                      # visited ...
+    assert G.mode_coverage(blob, centres, std=0.02)[0] == 0                           # ... but not covered

@@ -92,3 +92,168 @@ def test_show_source_displays_the_code_and_the_slide(monkeypatch):
     assert text.index("x = Dense(2)(h)") < text.index("def gaussian_nll(")
     with pytest.raises(ValueError, match="function, class or method"):
         plotting.show_source(3)
+
+
+def test_plot_training_history_draws_one_labelled_panel_per_metric():
+    from course_lib.plotting import plot_training_history
+
+    logs = {"loss": [3.0, 2.0, 1.5], "kl": [0.1, 0.3, 0.4]}
+    fig = plot_training_history(logs, keys=("loss", "kl"), titles=["-ELBO", "KL"])
+    assert len(fig.axes) == 2 and [ax.get_title() for ax in fig.axes] == ["-ELBO", "KL"]
+    assert all(ax.get_xlabel() == "epoch" and ax.get_ylabel() for ax in fig.axes)
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.1, 0.3, 0.4])
+    with pytest.raises(ValueError, match="no metric"):
+        plot_training_history(logs, keys=("reconstruction",))
+    with pytest.raises(ValueError, match="2 titles for 1"):
+        plot_training_history(logs, keys=("loss",), titles=["a", "b"])
+
+
+def test_plot_tradeoff_annotates_every_point():
+    from course_lib.plotting import plot_tradeoff
+
+    fig = plot_tradeoff([1.0, 2.0, 4.0], [9.0, 5.0, 4.0], ["a", "b", "c"], "KL", "MSE", title="t")
+    ax = fig.axes[0]
+    assert [t.get_text().strip() for t in ax.texts] == ["a", "b", "c"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("KL", "MSE")
+    with pytest.raises(ValueError, match="common length"):
+        plot_tradeoff([1.0, 2.0], [1.0], ["a", "b"], "x", "y")
+
+
+def test_plot_latent_comparison_and_random_subsample():
+    from course_lib.plotting import plot_latent_comparison, plot_latent_scatter
+
+    z = np.stack([np.arange(100.0), np.zeros(100)], axis=1)
+    fig = plot_latent_comparison({"A": z, "B": -z}, np.arange(100) % 10, max_points=30)
+    titled = [ax for ax in fig.axes if ax.get_title()]            # the colour bars have no title
+    assert [ax.get_title() for ax in titled] == ["A", "B"]
+    shown = titled[0].collections[0].get_offsets()[:, 0]
+    assert len(shown) == 30 and shown.max() > 30                    # a random sample, not the first 30
+    assert len(plot_latent_scatter(z, np.arange(100), max_points=500).axes[0].collections[0].get_offsets()) == 100
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot_latent_comparison({}, np.arange(3))
+
+
+def test_plot_density_fits_legend_sits_outside_the_axes():
+    import matplotlib.pyplot as plt
+
+    from course_lib.plotting import plot_density_fits
+
+    x = np.random.default_rng(0).normal(1.5, 0.8, 500)
+    fig = plot_density_fits(x, {"fit a": (1.5, 0.8), "fit b": (1.4, 0.7)}, points={"outlier": 6.0})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["data (500 points)", "fit a", "fit b"]
+    renderer = fig.canvas.get_renderer()
+    assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    assert ax.get_xlabel() and ax.get_ylabel()
+    plt.close(fig)
+
+
+def _legend_overlaps_axes(fig, ax, legend):
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+
+
+def test_receptive_field_figures_label_their_axes():
+    import matplotlib.pyplot as plt
+
+    from course_lib.plotting import plot_receptive_field, plot_receptive_fields
+
+    grad = np.zeros((28, 28))
+    grad[10:14, 5:20] = 1.0
+    fig = plot_receptive_fields([(grad, 14, 14, "a"), (grad, 27, 27, "b")], title="t")
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    assert all(ax.get_xlabel() == "input column" and ax.get_ylabel() == "input row" for ax in fig.axes)
+    assert plot_receptive_field(grad, 3, 4).axes[0].get_title() == "inputs that pixel (3, 4) sees"
+    with pytest.raises(ValueError, match="non-empty list"):
+        plot_receptive_fields([])
+    plt.close("all")
+
+
+def test_plot_histograms_legend_sits_outside_the_axes():
+    import matplotlib.pyplot as plt
+
+    from course_lib.plotting import plot_histograms
+
+    rng = np.random.default_rng(0)
+    fig = plot_histograms({"a": rng.normal(0, 1, 500), "b": rng.normal(3, 1, 500)}, xlabel="bits")
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("bits", "density")
+    assert not _legend_overlaps_axes(fig, ax, ax.get_legend())
+    plt.close(fig)
+
+
+def test_plot_point_snapshots_labels_the_outer_axes():
+    import matplotlib.pyplot as plt
+
+    from course_lib.plotting import plot_point_snapshots
+
+    pts = np.zeros((10, 2))
+    fig = plot_point_snapshots([[pts, pts], [pts, pts]], centres=pts[:2], titles=[["a", "b"], ["c", "d"]])
+    axes = np.array(fig.axes).reshape(2, 2)
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["$x_2$"] * 2
+    assert [ax.get_xlabel() for ax in axes[1]] == ["$x_1$"] * 2
+    plt.close(fig)
+
+
+def test_plot_gan_curves_splits_losses_and_accuracies():
+    import matplotlib.pyplot as plt
+
+    from course_lib.plotting import plot_gan_curves
+
+    b = np.arange(1, 6)
+    fig = plot_gan_curves({"d_loss": (b, b * 0.1), "g_loss": (b, b * 0.2), "d_acc_real": (b, b / 10)},
+                          d_loss_equilibrium=np.log(4))
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.lines) == 3 and len(acc_ax.lines) == 1          # two losses + the log 4 line
+    np.testing.assert_allclose(loss_ax.lines[2].get_ydata(), [np.log(4)] * 2)
+    assert all(ax.get_xlabel() == "batch" and ax.get_ylabel() for ax in fig.axes)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot_gan_curves({})
+    plt.close(fig)
+
+
+def test_plot_game_path_draws_both_views_with_labels():
+    import matplotlib.pyplot as plt
+
+    from course_lib.plotting import plot_game_path
+
+    t = np.linspace(0, 6, 50)
+    fig = plot_game_path(np.stack([np.cos(t), np.sin(t)], axis=1) * (1 + t[:, None]))
+    ax_t, ax_xy = fig.axes
+    assert (ax_t.get_xlabel(), ax_t.get_ylabel()) == ("step", "parameter value")
+    assert (ax_xy.get_xlabel(), ax_xy.get_ylabel()) == ("x (minimizer)", "y (maximizer)")
+    assert not _legend_overlaps_axes(fig, ax_xy, ax_xy.get_legend())
+    with pytest.raises(ValueError, match=r"\(steps \+ 1, 2\)"):
+        plot_game_path(np.zeros((5, 3)))
+    plt.close(fig)
+
+
+def test_stroke_statistics_counts_ink_and_pieces():
+    from course_lib.plotting import stroke_statistics
+
+    one = np.zeros((28, 28))
+    one[5:20, 10] = 1.0                        # one stroke, 15 pixels
+    two = one.copy()
+    two[25, 25] = two[25, 26] = 1.0            # plus a 2-pixel speck
+    diag = np.eye(28)                          # diagonal pixels touch at corners: one 8-connected piece
+    stats = stroke_statistics(np.stack([one, two, diag, np.zeros((28, 28))]))
+    assert stats["pieces"] == pytest.approx((1 + 2 + 1 + 0) / 4)
+    assert stats["largest piece"] == pytest.approx((1 + 15 / 17 + 1 + 0) / 4)
+    assert stats["ink"] == pytest.approx((15 + 17 + 28) / (4 * 784))
+    assert stroke_statistics(one.reshape(1, 784)) == stroke_statistics(one[None])
+    with pytest.raises(ValueError, match="non-empty"):
+        stroke_statistics(np.zeros((0, 28, 28)))
+
+
+def test_plot_precision_recall_labels_axes_and_keeps_legend_outside():
+    from course_lib.plotting import plot_precision_recall
+
+    fig = plot_precision_recall({"GAN": (0.6, 0.7), "VAE": (0.4, 0.9)}, {"GAN": "adversarial", "VAE": "likelihood"}, k=3)
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("recall") and ax.get_ylabel().startswith("precision")
+    assert len(ax.collections) == 2 and ax.get_legend().get_bbox_to_anchor() is not None
+    with pytest.raises(ValueError):
+        plot_precision_recall({})
