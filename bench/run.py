@@ -80,6 +80,8 @@ def main(argv):
 
     results_json = ROOT / "bench" / "results.json"
     results = json.loads(results_json.read_text()) if results_json.exists() else {}
+    existing = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    results = {name: r for name, r in results.items() if name in existing}   # drop renamed/split ones
     machine = f"{os.cpu_count()} CPU cores ({platform.machine()}), {versions()}"
     for name, seconds in timings.items():
         results[name] = {"date": start, "profile": profile, "machine": machine,

@@ -20,10 +20,14 @@ from keras import layers, ops
 
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 # Adam for the MNIST DCGANs: beta_1 = 0.5 as in the DCGAN paper (Radford et al. 2016).
-# Learning rates measured for the short CPU runs of 07/08 (classifier-FID, 08's features):
-# the unconditional GAN after 4 epochs: 45 at 5e-4 vs 70-72 at the paper's 2e-4;
-# the conditional GAN after 2 epochs: 47.7 at 2e-4 vs 53.1 at 5e-4 (and visibly cleaner digits).
-DCGAN_LEARNING_RATE = 5e-4
+# Learning rates chosen for the short CPU runs of 07/08 on the VALIDATION split (the last
+# 5,000 training digits; the models train on the other 55,000): classifier-FID of 2,000
+# samples against 2,000 random validation digits, features of a 3-epoch course classifier.
+# Unconditional DCGAN, 4 epochs, seeds 0 / 1: 2e-4 75.9; 5e-4 49.9 / 54.0; 1e-3 36.7 / 36.9;
+# 2e-3 32.3 / 30.1 (larger rates were not tried). Conditional DCGAN, 2 epochs, seed 0:
+# 2e-4 FID 37.5, requested digit read back by the classifier 88%; 5e-4 54.0, 65%;
+# 1e-3 32.6, 72%: we keep 2e-4, whose digits are the ones asked for, at a FID near the best.
+DCGAN_LEARNING_RATE = 2e-3
 CONDITIONAL_DCGAN_LEARNING_RATE = 2e-4
 DCGAN_BETA_1 = 0.5
 
