@@ -12,6 +12,7 @@ Each module names the notebook that introduces it:
 - ``gan``          the GAN game, DCGAN, conditional GAN, toy problems (07_gan)
 - ``metrics``      the slides' evaluation measures on a trained MNIST classifier (08_evaluation)
 - ``plotting``     figures and tables, kept out of the lesson cells; ``show_source`` prints the code
+- ``checks``       input checks at the models' boundary (shared by vae and pixelcnn)
 - ``progress``     text progress bars that are stored finished in executed notebooks
 - ``bench``        lets ``make bench`` collect the numbers a notebook measures
 """

@@ -977,6 +977,23 @@ def image_statistics(images):
     return {name: float(values.mean()) for name, values in per_image_statistics(images).items()}
 
 
+def stroke_statistics(images):
+    """What a grid of digit samples shows, as numbers (06a_pixelcnn, 06b, 07_gan): the set
+    averages of ``ink`` (share of pixels above ``INK_THRESHOLD``, as ``ink_fraction``),
+    ``pieces`` (separate 8-connected pieces of ink per image) and ``largest piece`` (share of
+    an image's ink in its largest piece; 1 for a single connected stroke, 0 for an empty image)."""
+    if np.ndim(images) < 2 or len(images) == 0:
+        raise ValueError(f"stroke_statistics() expects a non-empty batch of images, got shape {np.shape(images)}.")
+    ink = _as_images(images, "images") > INK_THRESHOLD
+    pieces, largest = [], []
+    for image in ink:
+        labels, count = ndimage.label(image, structure=np.ones((3, 3)))
+        sizes = np.bincount(labels.ravel())[1:]
+        pieces.append(count)
+        largest.append(sizes.max() / sizes.sum() if count else 0.0)
+    return {"ink": float(ink.mean()), "pieces": float(np.mean(pieces)), "largest piece": float(np.mean(largest))}
+
+
 def statistics_distance(real, fake):
     """For each statistic of ``per_image_statistics``, the 1-D Wasserstein distance between
     its distribution over real images and over fake ones (same units as the statistic;

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from course_lib.vae import check_labels, run_checked
+from course_lib.checks import check_labels, run_checked
 
 MASK_TYPES = ("A", "B")
 KINDS = ("categorical", "binary")
@@ -155,7 +155,7 @@ class PixelCNN(keras.Model):
     (n, 28, 28) (for 28 x 28 images). Train with ``model.fit(x)``: the images are their own
     targets. The loss is the negative log-likelihood in nats per image. ``fit`` and
     ``evaluate`` check the data first (shape, pixel values, one-hot labels): arrays in full,
-    a tf.data pipeline batch by batch (``vae.run_checked``).
+    a tf.data pipeline batch by batch (``checks.run_checked``).
     """
 
     def __init__(self, kind="categorical", filters=64, hidden_layers=5, first_kernel=7,
@@ -237,7 +237,7 @@ class PixelCNN(keras.Model):
             raise ValueError(f"a categorical PixelCNN expects integer levels 0..{top}{hint}; {got}.")
 
     def _check_inputs(self, x):
-        """What ``fit`` and ``evaluate`` check (``vae.run_checked``): NumPy arrays in full,
+        """What ``fit`` and ``evaluate`` check (``checks.run_checked``): NumPy arrays in full,
         tensor specs (a pipeline's ``element_spec``) by shape."""
         images, labels = self._split(x)
         self._check_shape(images.shape)

@@ -567,29 +567,6 @@ def plot_game_path(path, title=None):
     return fig
 
 
-def stroke_statistics(images, threshold=0.5):
-    """What a grid of digit samples shows, as numbers (06a_pixelcnn, 06b): the set averages of
-    ``ink`` (share of pixels above ``threshold``), ``pieces`` (separate 8-connected pieces of
-    ink per image) and ``largest piece`` (share of an image's ink in its largest piece; 1 for a
-    single connected stroke, 0 for an empty image). ``images``: (n, 28, 28) or (n, 784) in [0, 1]."""
-    from scipy import ndimage
-
-    x = np.asarray(images, dtype="float64")
-    if x.ndim == 2:
-        side = math.isqrt(x.shape[1])
-        x = x.reshape(len(x), side, side)
-    if x.ndim != 3 or len(x) == 0:
-        raise ValueError(f"stroke_statistics() expects a non-empty (n, H, W) or (n, H*W) array, got {np.shape(images)}.")
-    ink = x > threshold
-    pieces, largest = [], []
-    for image in ink:
-        labels, count = ndimage.label(image, structure=np.ones((3, 3)))
-        sizes = np.bincount(labels.ravel())[1:]
-        pieces.append(count)
-        largest.append(sizes.max() / sizes.sum() if count else 0.0)
-    return {"ink": float(ink.mean()), "pieces": float(np.mean(pieces)), "largest piece": float(np.mean(largest))}
-
-
 def plot_precision_recall(points, kinds=None, title="Precision vs recall", k=None):
     """Scatter each model at (recall, precision); ``points`` maps name -> (recall, precision).
 

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from course_lib.checks import check_labels, run_checked  # noqa: F401  (check_labels: also vae.check_labels)
 from course_lib.divergences import kl_to_standard_normal
 
 RECONSTRUCTIONS = ("mse", "bce")
@@ -104,65 +105,6 @@ def _tensors(first, second):
     # Keras refuses a list that mixes tensors and NumPy arrays as a model input.
     first = ops.convert_to_tensor(first, dtype="float32")
     return first, None if second is None else ops.convert_to_tensor(second, dtype="float32")
-
-
-def run_checked(method, check, x=None, *args, **kwargs):
-    """``method(x, ...)`` (a model's Keras ``fit`` or ``evaluate``) once ``check`` has seen
-    the inputs, so that bad data fails with ``check``'s ValueError, not deep inside Keras.
-
-    Arrays are checked in full, before Keras traces anything (a failed trace can leave a
-    compiled model unusable). A tf.data pipeline is checked by its static shapes
-    (``element_spec``) up front and batch by batch as it runs: reading a batch ahead would
-    advance its shuffling and random binarization and change what the model trains on.
-    ``validation_data`` is checked the same way. Also used by ``pixelcnn.PixelCNN``.
-    """
-    import tensorflow as tf
-
-    if kwargs.get("_use_cached_eval_dataset"):        # fit's validation data: fit checked it
-        return method(x, *args, **kwargs)
-    errors = []                                       # what the pipeline checks raised
-    x = _checked(x, check, errors, packed=False)
-    if kwargs.get("validation_data") is not None:
-        kwargs["validation_data"] = _checked(kwargs["validation_data"], check, errors, packed=True)
-    try:
-        return method(x, *args, **kwargs)
-    except tf.errors.OpError:
-        if errors:                 # TensorFlow wraps a batch's ValueError: raise the original
-            raise errors[0] from None
-        raise
-
-
-def _checked(data, check, errors, packed):
-    """``data`` with ``check`` applied to its inputs (see ``run_checked``). ``packed``: data is
-    (inputs[, targets[, weights]]), as Keras reads ``validation_data`` and pipeline elements."""
-    import tensorflow as tf
-
-    if isinstance(data, tf.data.Dataset):
-        spec = data.element_spec
-        x_spec = keras.utils.unpack_x_y_sample_weight(spec)[0]
-        check(x_spec)                                   # static shapes, before any tracing
-
-        def run(*arrays):                               # NumPy, batch by batch, as it runs
-            try:
-                check(tf.nest.pack_sequence_as(x_spec, arrays))
-            except ValueError as err:
-                errors.append(err)
-                raise
-            return np.bool_(True)
-
-        def checked(*element):                          # tf.data passes a tuple's items as arguments
-            element = element if isinstance(spec, tuple) else element[0]
-            x = keras.utils.unpack_x_y_sample_weight(element)[0]
-            passed = tf.numpy_function(run, tf.nest.flatten(x), Tout=tf.bool)
-            with tf.control_dependencies([passed]):
-                return tf.nest.map_structure(tf.identity, element)
-
-        # prefetch: the checks run ahead of the training step instead of inside it
-        return data.map(checked).prefetch(tf.data.AUTOTUNE)
-    if hasattr(data, "shape") or isinstance(data, (list, tuple)):
-        x = keras.utils.unpack_x_y_sample_weight(data)[0] if packed else data
-        check(tuple(np.asarray(a) for a in x) if isinstance(x, (list, tuple)) else np.asarray(x))
-    return data                                         # a generator or PyDataset: unchecked
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -299,29 +241,6 @@ def build_vae(latent_dim=2, hidden=512, input_dim=784, num_classes=None, kl_weig
     dummy = np.zeros((1, input_dim), "float32")
     vae([dummy, np.eye(num_classes, dtype="float32")[:1]] if num_classes else dummy)  # build weights
     return vae
-
-
-def check_labels(c, num_classes, len_like=None):
-    """Raise ValueError unless ``c`` is (n, num_classes) one-hot labels whose count matches
-    ``len_like`` (the images, or their number, when given). One-hot: every entry 0 or 1 and
-    each row sums to 1. Shapes are checked on anything with a ``shape`` (tensors while
-    Keras traces, tensor specs); values only on NumPy arrays."""
-    shape = tuple(c.shape)
-    if len(shape) != 2 or shape[-1] not in (num_classes, None):
-        raise ValueError(f"labels must be one-hot of shape (n, {num_classes}), got shape {shape}; "
-                         "use course_lib.data.one_hot(y).")
-    if len_like is not None:
-        n_x = len_like if isinstance(len_like, (int, np.integer)) else len_like.shape[0]
-        n_c = shape[0]
-        if n_x is not None and n_c is not None and n_x != n_c:
-            raise ValueError(f"got {n_x} images but {n_c} labels.")
-    if isinstance(c, np.ndarray) and c.size:
-        bad = ~(((c == 0) | (c == 1)).all(axis=1) & (c.sum(axis=1) == 1))
-        if bad.any():
-            i = int(np.argmax(bad))
-            row = np.round(c[i].astype("float64"), 4).tolist()
-            raise ValueError(f"labels must be one-hot rows (every entry 0 or 1, one 1 per row), "
-                             f"got row {i} = {row}; use course_lib.data.one_hot(y).")
 
 
 def _log_normal(z, mu, log_var):

@@ -993,3 +993,20 @@ def test_slide_metrics_table_prints():
     text = format_table(rows)
     assert len(text.splitlines()) == 2 + 24
     assert "The Wasserstein Critic" in text and text.count("  -  ") >= 7     # None prints as "-"
+
+
+def test_stroke_statistics_counts_ink_and_pieces():
+    from course_lib.metrics import stroke_statistics
+
+    one = np.zeros((28, 28))
+    one[5:20, 10] = 1.0                        # one stroke, 15 pixels
+    two = one.copy()
+    two[25, 25] = two[25, 26] = 1.0            # plus a 2-pixel speck
+    diag = np.eye(28)                          # diagonal pixels touch at corners: one 8-connected piece
+    stats = stroke_statistics(np.stack([one, two, diag, np.zeros((28, 28))]))
+    assert stats["pieces"] == pytest.approx((1 + 2 + 1 + 0) / 4)
+    assert stats["largest piece"] == pytest.approx((1 + 15 / 17 + 1 + 0) / 4)
+    assert stats["ink"] == pytest.approx((15 + 17 + 28) / (4 * 784))
+    assert stroke_statistics(one.reshape(1, 784)) == stroke_statistics(one[None])
+    with pytest.raises(ValueError, match="non-empty"):
+        stroke_statistics(np.zeros((0, 28, 28)))
