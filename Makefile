@@ -15,7 +15,7 @@ BUILD ?= build
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-list
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,12 @@ nbval: install ## Re-execute the notebooks in the smoke profile; compare the # N
 
 bench: install ## Time every notebook (lecture profile) and write bench/results.md; NB=... for some
 	$(BIN)/python bench/run.py $(NB)
+
+checkpoints: install ## Train models into checkpoints/ (NAME=... for one; MINUTES=... to stop early); resumable
+	$(BIN)/python -m course_lib.checkpoints train $(NAME) $(if $(MINUTES),--max-minutes $(MINUTES))
+
+checkpoints-list: install ## Every checkpoint: its budget, its status, the notebooks that load it
+	$(BIN)/python -m course_lib.checkpoints list
 
 toc: install ## Rewrite the README's table of contents from the notebooks' headings
 	$(BIN)/python tools/nbtools.py toc --write README.md $(NOTEBOOKS)

@@ -1,19 +1,25 @@
 """Run-size profiles: the one place that reads ``COURSE_PROFILE``.
 
-| profile   | for                       | budget on a 2-core CPU                    |
-|-----------|---------------------------|-------------------------------------------|
-| smoke     | CI and tests              | seconds per notebook; proves cells run    |
-| lecture   | students and instructors  | a few minutes per notebook (the default)  |
-| full      | a GPU or a long night     | paper-grade numbers                       |
+| profile   | for                       | budget on a 2-core CPU                              |
+|-----------|---------------------------|-----------------------------------------------------|
+| smoke     | CI and tests              | seconds per notebook; proves cells run              |
+| lecture   | students and instructors  | a few minutes per notebook (the default)            |
+| full      | a GPU or a long night     | paper-grade numbers                                 |
+| present   | instructors in a lecture  | loads ``checkpoints/`` instead of training; <= 60 s |
 
 Notebooks read their sizes at the top::
 
     EPOCHS = pick(smoke=1, lecture=5, full=50)
+    N_RACE = pick(smoke=4, lecture=25, full=100, present=4)
+
+``present`` runs on the same laptop as ``lecture`` and trains nothing that a checkpoint
+holds (``use_checkpoints()``); every other size is the lecture's unless ``present=`` is given.
 """
 
 import os
 
-PROFILES = ("smoke", "lecture", "full")
+PROFILES = ("smoke", "lecture", "full", "present")
+REQUIRED = ("smoke", "lecture", "full")     # pick() needs these; present defaults to lecture
 DEFAULT_PROFILE = "lecture"
 ENV_VAR = "COURSE_PROFILE"
 
@@ -33,17 +39,27 @@ def current_profile():
     return name
 
 
+def use_checkpoints():
+    """True in the ``present`` profile: notebooks load trained models from ``checkpoints/``
+    (``course_lib.checkpoints.load``) instead of training them."""
+    return current_profile() == "present"
+
+
 def pick(**per_profile):
     """Return the value given for the active profile, e.g. ``pick(smoke=1, lecture=5, full=50)``.
 
-    Every profile must be given, so that a notebook never silently falls back to a size
-    meant for another machine.
+    ``smoke``, ``lecture`` and ``full`` must all be given, so that a notebook never silently
+    falls back to a size meant for another machine. ``present`` may be given; without it the
+    ``present`` profile uses the ``lecture`` value (same laptop, nothing to train).
     """
     unknown = sorted(set(per_profile) - set(PROFILES))
-    missing = [p for p in PROFILES if p not in per_profile]
+    missing = [p for p in REQUIRED if p not in per_profile]
     if unknown or missing:
         raise ValueError(
-            f"pick() needs exactly one value for each of {', '.join(PROFILES)}; "
+            f"pick() needs exactly one value for each of {', '.join(REQUIRED)} (and optionally present); "
             f"missing: {missing or 'none'}, unknown: {unknown or 'none'}."
         )
-    return per_profile[current_profile()]
+    name = current_profile()
+    if name == "present" and "present" not in per_profile:
+        name = "lecture"
+    return per_profile[name]

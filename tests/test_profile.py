@@ -1,6 +1,6 @@
 import pytest
 
-from course_lib.profile import PROFILES, current_profile, pick
+from course_lib.profile import PROFILES, current_profile, pick, use_checkpoints
 
 
 def test_default_is_lecture(monkeypatch):
@@ -24,9 +24,17 @@ def test_unknown_profile_lists_valid_ones(monkeypatch):
 
 
 def test_pick_follows_profile(monkeypatch):
-    for name, value in zip(PROFILES, (1, 5, 50)):
+    for name, value in zip(PROFILES, (1, 5, 50, 4)):
         monkeypatch.setenv("COURSE_PROFILE", name)
-        assert pick(smoke=1, lecture=5, full=50) == value
+        assert pick(smoke=1, lecture=5, full=50, present=4) == value
+
+
+def test_present_takes_lecture_sizes_unless_given(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "present")
+    assert pick(smoke=1, lecture=5, full=50) == 5
+    assert use_checkpoints()
+    monkeypatch.setenv("COURSE_PROFILE", "lecture")
+    assert not use_checkpoints()
 
 
 def test_pick_needs_every_profile_and_no_other():
@@ -34,3 +42,5 @@ def test_pick_needs_every_profile_and_no_other():
         pick(smoke=1, lecture=5)
     with pytest.raises(ValueError, match="unknown"):
         pick(smoke=1, lecture=5, full=50, gpu=100)
+    with pytest.raises(ValueError, match="missing"):
+        pick(smoke=1, full=50, present=5)

@@ -1,0 +1,734 @@
+"""Trained weights of the models the course shows: train them, record them, load them.
+
+``make checkpoints NAME=vae_d2`` trains one model at its documented budget (``SPECS``) and
+writes ``checkpoints/vae_d2.keras`` (weights and architecture, no optimizer state) and its
+entry in ``checkpoints/MANIFEST.json``: sha256, the command and settings, training time,
+images seen, the git commit, and the test figures measured on the full MNIST test set.
+Training saves its state after every epoch in ``checkpoints/.work/`` (not committed), so
+an interrupted run resumes where it stopped when the same command runs again.
+
+Notebooks in the ``present`` profile call ``load(name)``: it checks the file against the
+manifest's sha256 and loads it with ``keras.saving.load_model(..., safe_mode=True)``.
+
+    python -m course_lib.checkpoints list              # what exists, what each costs
+    python -m course_lib.checkpoints train vae_d2      # train (or resume) one model
+    python -m course_lib.checkpoints verify            # every file matches the manifest
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from course_lib import profile as _profile  # noqa: F401  (quiets TensorFlow's start-up log first)
+
+import keras  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DIR_VAR = "COURSE_CHECKPOINT_DIR"
+MANIFEST_NAME = "MANIFEST.json"
+N_VAL = 5_000                 # the last training digits: the validation split of every notebook
+TEST_BIN_SEED, VAL_BIN_SEED = 123, 321   # the course's fixed binarized test / validation sets
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unknown, or does not match the manifest."""
+
+
+def checkpoint_dir():
+    """``$COURSE_CHECKPOINT_DIR``, or ``checkpoints/`` at the repository's root."""
+    return Path(os.environ.get(DIR_VAR) or ROOT / "checkpoints")
+
+
+def sha256(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory=None):
+    """The manifest as a dict ``{"models": {name: entry}}`` (empty when there is none yet)."""
+    path = Path(directory or checkpoint_dir()) / MANIFEST_NAME
+    if not path.exists():
+        return {"models": {}}
+    return json.loads(path.read_text())
+
+
+def _write_json(path, obj):
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------
+
+def _fix(name):
+    return (f"Fix: `git checkout -- checkpoints/` restores the committed files, or "
+            f"`make checkpoints NAME={name}` retrains it ({_budget_text(name)}).")
+
+
+def _budget_text(name):
+    spec = SPECS.get(name)
+    return f"about {spec.budget_minutes} min on 2 CPU cores" if spec else "see `make checkpoints-list`"
+
+
+def path_of(name, directory=None):
+    """The file of checkpoint ``name``, after checking that it exists and matches the manifest."""
+    directory = Path(directory or checkpoint_dir())
+    entries = read_manifest(directory)["models"]
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none yet"
+        raise CheckpointError(f"no checkpoint named {name!r} in {directory / MANIFEST_NAME} "
+                              f"(it holds: {known}). " + _fix(name))
+    entry = entries[name]
+    path = directory / entry["file"]
+    if not path.exists():
+        raise CheckpointError(f"checkpoint file {path} is missing. " + _fix(name))
+    size = path.stat().st_size
+    if size != entry["bytes"] or sha256(path) != entry["sha256"]:
+        raise CheckpointError(
+            f"checkpoint file {path} does not match {MANIFEST_NAME} ({size:,} bytes, expected "
+            f"{entry['bytes']:,}, or a different sha256): it is truncated or from another version. "
+            + _fix(name))
+    return path
+
+
+def load(name, directory=None):
+    """Load checkpoint ``name`` (see ``SPECS``), sha256-checked, in Keras' safe mode.
+
+    Raises ``CheckpointError`` (a ValueError) naming the file and the fix when the file is
+    missing, truncated or does not match the manifest.
+    """
+    path = path_of(name, directory)
+    import course_lib.gan, course_lib.pixelcnn, course_lib.vae  # noqa: E401,F401  (registers the classes)
+
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def entry(name, directory=None):
+    """The manifest entry of ``name`` (figures, settings, training time, ...)."""
+    entries = read_manifest(directory)["models"]
+    if name not in entries:
+        raise CheckpointError(f"no checkpoint named {name!r} in the manifest. " + _fix(name))
+    return entries[name]
+
+
+def figures(name, directory=None):
+    """The test figures the manifest holds for ``name``."""
+    return entry(name, directory)["figures"]
+
+
+# ---------------------------------------------------------------------------------------
+# Data, shared by every spec (loaded once per process)
+# ---------------------------------------------------------------------------------------
+
+_DATA = {}
+
+
+def mnist():
+    """The course's splits: x in [0, 1] (n, 28, 28), uint8 levels, labels, and the fixed
+    binarized validation and test sets (flat)."""
+    if not _DATA:
+        from course_lib.data import binarize_dynamic, flatten, load_mnist, scale
+
+        (x_train, y_train), (x_test, y_test) = load_mnist()
+        _DATA.update(
+            x_fit_u8=x_train[:-N_VAL], y_fit=y_train[:-N_VAL],
+            x_val_u8=x_train[-N_VAL:], y_val=y_train[-N_VAL:],
+            x_test_u8=x_test, y_test=y_test,
+            x_fit=scale(x_train[:-N_VAL]), x_val=scale(x_train[-N_VAL:]), x_test=scale(x_test))
+        _DATA["x_val_bin"] = binarize_dynamic(flatten(_DATA["x_val"]), seed=VAL_BIN_SEED)
+        _DATA["x_test_bin"] = binarize_dynamic(flatten(_DATA["x_test"]), seed=TEST_BIN_SEED)
+    return _DATA
+
+
+def check_subset(n=200, seed=2026):
+    """Fixed random test indices for the CI check of a checkpoint (never the head of the
+    test set: MNIST's test set is ordered by writer population)."""
+    return np.sort(np.random.default_rng(seed).permutation(10_000)[:n])
+
+
+# ---------------------------------------------------------------------------------------
+# What each checkpoint is
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class Spec:
+    """One checkpoint: how to build, train one epoch, score, and check it."""
+    name: str
+    notebooks: tuple
+    description: str
+    epochs: int
+    budget_minutes: int              # measured wall time on this course's 2-core CPU, rounded up
+    settings: dict
+    build: Callable                  # () -> built, uncompiled model
+    compile: Callable                # (model) -> None
+    fit_epoch: Callable              # (model, epoch) -> dict of logged losses
+    images_per_epoch: int
+    validate: Callable               # (model) -> (name, value): one cheap figure per epoch
+    evaluate: Callable               # (model) -> dict of figures on the full test set
+    check: Callable                  # (model) -> (description, value) on a small fixed subset
+    check_tolerance: float = 1e-3    # relative
+    needs: tuple = field(default=())  # checkpoints the evaluation uses (e.g. the classifier)
+    keep_best: bool = False          # keep the epoch with the lowest validation figure (early stopping)
+
+
+SPECS = {}
+
+
+def _register(spec):
+    SPECS[spec.name] = spec
+    return spec
+
+
+def _steps(n, batch):
+    return math.ceil(n / batch)
+
+
+def _last(history):
+    return {k: float(v[-1]) for k, v in history.history.items()}
+
+
+# -- 08's classifier: every sample-based figure reads digits with it ---------------------
+
+def _classifier_specs():
+    from course_lib import metrics as M
+
+    epochs, batch, lr = 8, 128, 2e-3
+
+    def build():
+        return M.build_classifier()
+
+    def compile_(model):
+        d = mnist()
+        schedule = keras.optimizers.schedules.CosineDecay(lr, epochs * _steps(len(d["x_fit"]), batch), alpha=0.05)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+
+    def fit_epoch(model, epoch):
+        d = mnist()
+        return _last(model.fit(d["x_fit"][..., None], d["y_fit"].astype("int32"), batch_size=batch,
+                               epochs=1, verbose=0))
+
+    def accuracy(model, x, y):
+        return float((M.classifier_outputs(model, x)[1].argmax(1) == y).mean())
+
+    def validate(model):
+        d = mnist()
+        return "validation accuracy", accuracy(model, d["x_val"], d["y_val"])
+
+    def evaluate(model):
+        d = mnist()
+        return {"test accuracy": accuracy(model, d["x_test"], d["y_test"]),
+                "validation accuracy": validate(model)[1]}
+
+    def check(model):
+        d, idx = mnist(), check_subset(500)
+        probs = M.classifier_outputs(model, d["x_test"][idx])[1]
+        return "mean -log p(true label | x), 500 fixed test digits", float(
+            -np.log(probs[np.arange(len(idx)), d["y_test"][idx]] + 1e-12).mean())
+
+    _register(Spec("classifier", ("08_evaluation", "checkpoint figures"),
+                   "the course's MNIST classifier (metrics.build_classifier): reads every generated digit",
+                   epochs, 5, {"batch_size": batch, "peak_lr": lr, "schedule": "cosine to 5%",
+                               "train images": "55,000 (the validation split held out)"},
+                   build, compile_, fit_epoch, 55_000, validate, evaluate, check))
+
+
+# -- 03's four autoencoders -------------------------------------------------------------
+
+def _autoencoder_specs():
+    from course_lib import autoencoders as ae
+    from course_lib.data import add_noise, flatten
+
+    lr, noise = 4e-3, 0.5
+    recipes = {  # name: (builder, epochs, batch, dense?, denoising?, budget minutes)
+        "ae_simple": (ae.simple_autoencoder, 50, 256, True, False, 5),
+        "ae_deep": (ae.deep_sparse_autoencoder, 50, 256, True, False, 6),
+        "ae_conv": (ae.conv_autoencoder, 10, 64, False, False, 15),
+        "ae_denoising": (ae.denoising_autoencoder, 10, 64, False, True, 15),
+    }
+
+    def make(name, builder, epochs, batch, dense, denoising, minutes):
+        layout = flatten if dense else (lambda x: x[..., None])
+
+        def compile_(model):
+            schedule = keras.optimizers.schedules.CosineDecay(
+                lr, epochs * _steps(len(mnist()["x_fit"]), batch), alpha=0.05)
+            model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy")
+
+        def fit_epoch(model, epoch):
+            x = layout(mnist()["x_fit"])
+            x_in = add_noise(x, noise, seed=epoch) if denoising else x   # fresh noise every epoch
+            return _last(model.fit(x_in, x, batch_size=batch, epochs=1, shuffle=True, verbose=0))
+
+        def bce(model, x, seed):
+            x = layout(x)
+            return ae.reconstruction_losses(model, add_noise(x, noise, seed=seed) if denoising else x, x)["bce"]
+
+        def validate(model):
+            return "validation BCE", bce(model, mnist()["x_val"], seed=1)
+
+        def evaluate(model):
+            x = layout(mnist()["x_test"])
+            noisy = add_noise(x, noise, seed=0)                   # 03's test noise
+            test = ae.reconstruction_losses(model, noisy if denoising else x, x)
+            return {"test BCE": test["bce"], "test MSE": test["mse"],
+                    "BCE from noisy": ae.reconstruction_losses(model, noisy, x)["bce"],
+                    "validation BCE": validate(model)[1], "code floats": ae.code_size(model),
+                    "params": model.count_params()}
+
+        def check(model):
+            return "BCE on 200 fixed test digits", bce(model, mnist()["x_test"][check_subset()], seed=0)
+
+        _register(Spec(name, ("03_autoencoders",), builder.__doc__.strip().splitlines()[0], epochs, minutes,
+                       {"batch_size": batch, "peak_lr": lr, "optimizer": "Adam, cosine to 5%",
+                        "noise_factor": noise if denoising else None, "train images": "55,000"},
+                       builder, compile_, fit_epoch, 55_000, validate, evaluate, check))
+
+    for name, recipe in recipes.items():
+        make(name, *recipe)
+
+
+# -- 04's and 05's VAEs ---------------------------------------------------------------
+
+def _vae_specs():
+    from course_lib import vae as V
+    from course_lib.data import binarized_batches, flatten, one_hot
+
+    batch, decoder_hidden, k_test = 100, (512, 512), 1000
+    recipes = {  # name: (latent_dim, conditional?, epochs, budget minutes)
+        "vae_d2": (2, False, 300, 30),
+        "vae_d20": (20, False, 300, 30),
+        "cvae_d2": (2, True, 300, 30),
+    }
+
+    def make(name, latent, conditional, epochs, minutes):
+        def build():
+            return V.build_vae(latent_dim=latent, hidden=512, num_classes=10 if conditional else None,
+                               decoder_hidden=decoder_hidden, reconstruction="bce")
+
+        def compile_(model):
+            model.compile(optimizer=V.make_optimizer(epochs, _steps(len(mnist()["x_fit"]), batch)), jit_compile=True)
+
+        def fit_epoch(model, epoch):
+            d = mnist()
+            labels = one_hot(d["y_fit"]) if conditional else None
+            data = binarized_batches(flatten(d["x_fit"]), batch, labels=labels, seed=epoch)
+            return _last(model.fit(data, epochs=1, verbose=0))
+
+        def labels_of(y):
+            return one_hot(y) if conditional else None
+
+        def validate(model):
+            d = mnist()
+            return "validation -ELBO (nats)", float(-V.elbo(model, d["x_val_bin"][:2000],
+                                                         labels_of(d["y_val"][:2000]), num_samples=1).mean())
+
+        def evaluate(model):
+            d = mnist()
+            c = labels_of(d["y_test"])
+            log_p = V.iwae_log_likelihood(model, d["x_test_bin"], c, k=k_test, seed=0)
+            return {f"test NLL (nats, IWAE k={k_test}, 10,000 digits)": float(-log_p.mean()),
+                    "test -ELBO (nats, 10 samples)": float(-V.elbo(model, d["x_test_bin"], c, num_samples=10).mean()),
+                    "validation -ELBO (nats)": validate(model)[1]}
+
+        def check(model):
+            d, idx = mnist(), check_subset()
+            return "IWAE k=10 NLL (nats), 200 fixed test digits", float(
+                -V.iwae_log_likelihood(model, d["x_test_bin"][idx], labels_of(d["y_test"][idx]), k=10, seed=0).mean())
+
+        _register(Spec(name, ("04a_vae", "04b_vae_likelihood", "05_cvae") if latent == 2 else ("04b_vae_likelihood",),
+                       f"{'conditional ' if conditional else ''}VAE, latent d={latent}, encoder 512, decoder 512-512, "
+                       "Bernoulli decoder", epochs, minutes,
+                       {"latent_dim": latent, "decoder_hidden": decoder_hidden, "batch_size": batch,
+                        "optimizer": "vae.make_optimizer (Adam 3e-3, cosine to 5%)",
+                        "data": "dynamically binarized, 55,000 digits"},
+                       build, compile_, fit_epoch, 55_000, validate, evaluate, check, check_tolerance=1e-3))
+
+    for name, recipe in recipes.items():
+        make(name, *recipe)
+
+
+# -- 06's PixelCNNs ---------------------------------------------------------------------
+
+PIXELCNN_SIZES = dict(filters=48, hidden_layers=8, first_kernel=7, hidden_kernel=5, head_units=128)
+
+
+def _pixelcnn_specs():
+    from course_lib import pixelcnn as P
+    from course_lib.data import binarized_batches, flatten, one_hot
+    from course_lib.vae import make_optimizer
+
+    batch = 32
+    recipes = {  # name: (kind, conditional?, epochs, peak lr, budget minutes)
+        "pixelcnn_binary": ("binary", False, 12, 3e-3, 60),
+        "pixelcnn_conditional": ("binary", True, 12, 3e-3, 60),
+        "pixelcnn_8bit": ("categorical", False, 8, 3e-3, 60),
+    }
+
+    def make(name, kind, conditional, epochs, peak_lr, minutes):
+        def build():
+            return P.build_pixelcnn(kind, num_classes=10 if conditional else None, **PIXELCNN_SIZES)
+
+        def compile_(model):
+            model.compile(optimizer=make_optimizer(epochs, _steps(len(mnist()["x_fit"]), batch), peak_lr=peak_lr))
+
+        def fit_epoch(model, epoch):
+            d = mnist()
+            if kind == "binary":
+                labels = one_hot(d["y_fit"]) if conditional else None
+                data = binarized_batches(flatten(d["x_fit"]), batch, labels=labels, seed=epoch)
+                return _last(model.fit(data, epochs=1, verbose=0))
+            return _last(model.fit(d["x_fit_u8"], batch_size=batch, epochs=1, shuffle=True, verbose=0))
+
+        def score(model, which, idx=None):
+            d = mnist()
+            x = d[f"x_{which}_bin"].reshape(-1, 28, 28) if kind == "binary" else d[f"x_{which}_u8"]
+            y = d[f"y_{which}"]
+            if idx is not None:
+                x, y = x[idx], y[idx]
+            log_p = P.log_prob(model, x, one_hot(y) if conditional else None)
+            return float(-log_p.mean()) if kind == "binary" else float(P.bits_per_dim(log_p).mean())
+
+        unit = "nats" if kind == "binary" else "bits/dim"
+        given = " given c" if conditional else ""
+
+        def validate(model):
+            return f"validation NLL{given} ({unit}, 1,000 digits)", score(model, "val", np.arange(1000))
+
+        def evaluate(model):
+            out = {f"test NLL{given} ({unit}, 10,000 digits)": score(model, "test"),
+                   "validation NLL": score(model, "val"),
+                   "receptive field rows": P.receptive_field_rows(model), "params": model.count_params()}
+            if conditional:
+                from course_lib import metrics as M
+
+                classifier = load("classifier")
+                wanted = np.repeat(np.arange(10), 100)
+                t = time.perf_counter()
+                samples = P.sample(model, len(wanted), labels=one_hot(wanted), seed=0, progress=False)
+                out["sampling seconds (1,000 digits, fast sampler)"] = time.perf_counter() - t
+                read = M.classifier_outputs(classifier, samples)[1].argmax(1)
+                out["samples recognised as the requested digit (classifier, 1,000 samples)"] = float(
+                    (read == wanted).mean())
+            return out
+
+        def check(model):
+            return f"NLL{given} ({unit}), 200 fixed test digits", score(model, "test", check_subset())
+
+        _register(Spec(name, ("06a_pixelcnn", "06b_pixelcnn_conditional_ood"),
+                       f"{'class-conditional ' if conditional else ''}{kind} PixelCNN, "
+                       f"{PIXELCNN_SIZES['hidden_layers']} residual 5x5 masked layers of "
+                       f"{PIXELCNN_SIZES['filters']} filters (sees 19 rows up)", epochs, minutes,
+                       {**PIXELCNN_SIZES, "kind": kind, "batch_size": batch, "peak_lr": peak_lr,
+                        "optimizer": "vae.make_optimizer (Adam, cosine to 5%)",
+                        "data": "dynamically binarized" if kind == "binary" else "8-bit levels",
+                        "train images": "55,000"},
+                       build, compile_, fit_epoch, 55_000, validate, evaluate, check,
+                       needs=("classifier",) if conditional else ()))
+
+    for name, recipe in recipes.items():
+        make(name, *recipe)
+
+
+# -- 07's GANs --------------------------------------------------------------------------
+
+def _gan_specs():
+    from course_lib import gan as G
+    from course_lib import metrics as M
+    from course_lib.data import one_hot
+
+    batch, latent = 128, 64
+    recipes = {  # name: (conditional?, epochs, budget minutes)
+        "dcgan": (False, 30, 30),
+        "cgan": (True, 30, 30),
+    }
+
+    def make(name, conditional, epochs, minutes):
+        def build():
+            return G.build_gan(latent, num_classes=10 if conditional else None, seed=0)
+
+        def compile_(model):
+            model.compile(*G.dcgan_optimizers(conditional=conditional))
+
+        def fit_epoch(model, epoch):
+            d = mnist()
+            x = d["x_fit"][..., None]
+            y = one_hot(d["y_fit"]) if conditional else None
+            return _last(model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0))
+
+        def samples(model, n, seed):
+            labels = np.arange(n) % 10
+            images = model.generate(n, labels=one_hot(labels) if conditional else None, seed=seed)[..., 0]
+            return images, labels
+
+        def fid_against(model, real, n, seed):
+            classifier = load("classifier")
+            fake = M.classifier_outputs(classifier, samples(model, n, seed)[0])[0]
+            return float(M.fid(fake, M.classifier_outputs(classifier, real)[0]))
+
+        def recognised(model, n, seed):
+            images, wanted = samples(model, n, seed)
+            return float((M.classifier_outputs(load("classifier"), images)[1].argmax(1) == wanted).mean())
+
+        def validate(model):
+            return "classifier-FID, 5,000 samples vs the 5,000 validation digits", fid_against(
+                model, mnist()["x_val"], 5000, seed=1)
+
+        def evaluate(model):
+            d = mnist()
+            out = {"classifier-FID, 10,000 samples vs the 10,000 test digits":
+                   fid_against(model, d["x_test"], 10_000, seed=0),
+                   "validation classifier-FID (5,000)": validate(model)[1]}
+            if conditional:
+                out["samples recognised as the requested digit (classifier, 10,000 samples)"] = recognised(
+                    model, 10_000, seed=0)
+            return out
+
+        def check(model):
+            if conditional:
+                return "share recognised, 500 samples", recognised(model, 500, seed=0)
+            return "classifier-FID, 500 samples vs 500 fixed test digits", fid_against(
+                model, mnist()["x_test"][check_subset(500)], 500, seed=0)
+
+        _register(Spec(name, ("07_gan", "08_evaluation"),
+                       f"{'conditional ' if conditional else ''}DCGAN of 07 (gan.build_gan, z of size {latent})",
+                       epochs, minutes,
+                       {"latent_dim": latent, "batch_size": batch, "optimizer": "gan.dcgan_optimizers "
+                        f"(Adam lr {G.CONDITIONAL_DCGAN_LEARNING_RATE if conditional else G.DCGAN_LEARNING_RATE}, "
+                        f"beta_1 {G.DCGAN_BETA_1})", "train images": "55,000"},
+                       build, compile_, fit_epoch, 55_000, validate, evaluate, check,
+                       check_tolerance=1e-2, needs=("classifier",), keep_best=True))
+
+    for name, recipe in recipes.items():
+        make(name, *recipe)
+
+
+for _make in (_classifier_specs, _autoencoder_specs, _vae_specs, _pixelcnn_specs, _gan_specs):
+    _make()
+
+
+# ---------------------------------------------------------------------------------------
+# Training, resumable
+# ---------------------------------------------------------------------------------------
+
+def _optimizers(model):
+    if hasattr(model, "d_optimizer"):                              # a GAN: two optimizers
+        return [(model.d_optimizer, model.discriminator), (model.g_optimizer, model.generator)]
+    return [(model.optimizer, model)]
+
+
+def _state_variables(model):
+    """Every variable training changes: the model's, then each optimizer's (built first)."""
+    variables = list(model.variables)
+    for optimizer, part in _optimizers(model):
+        if not optimizer.built:
+            optimizer.build(part.trainable_variables)
+        variables += list(optimizer.variables)
+    return variables
+
+
+def _save_state(model, work, state):
+    values = [np.asarray(v.numpy()) for v in _state_variables(model)]
+    tmp = work / "variables.tmp.npz"
+    np.savez(tmp, *values)
+    os.replace(tmp, work / "variables.npz")
+    _write_json(work / "state.json", state)
+
+
+def _restore_state(model, work):
+    variables = _state_variables(model)
+    with np.load(work / "variables.npz") as stored:
+        values = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    if len(values) != len(variables) or any(v.shape != tuple(var.shape) for v, var in zip(values, variables)):
+        raise CheckpointError(f"the saved training state in {work} does not fit this model "
+                              "(the code changed since): delete that folder to start again.")
+    for var, value in zip(variables, values):
+        var.assign(value)
+
+
+def git_commit():
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "course_lib"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("+uncommitted course_lib changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def train(name, max_minutes=None, fresh=False, directory=None, log=print):
+    """Train checkpoint ``name`` to its budget, resuming from ``.work/`` if a run stopped.
+
+    ``max_minutes`` stops after the epoch that crosses it (the state is saved; run again
+    to go on). ``fresh`` discards a saved state. When all epochs are done, the model is
+    scored, saved without optimizer state, and entered in the manifest.
+    """
+    if name not in SPECS:
+        raise CheckpointError(f"unknown checkpoint {name!r}; known: {', '.join(SPECS)}.")
+    spec = SPECS[name]
+    directory = Path(directory or checkpoint_dir())
+    work = directory / ".work" / name
+    work.mkdir(parents=True, exist_ok=True)
+    for need in spec.needs:
+        path_of(need, directory)                                 # fail now, not after an hour
+    keras.utils.set_random_seed(0)
+    model = spec.build()
+    spec.compile(model)
+    state = {"epochs_done": 0, "images_seen": 0, "train_seconds": 0.0, "curve": [], "log": []}
+    if (work / "state.json").exists() and not fresh:
+        state = json.loads((work / "state.json").read_text())
+        _restore_state(model, work)
+        log(f"[{name}] resuming after epoch {state['epochs_done']}/{spec.epochs} "
+            f"({state['train_seconds'] / 60:.1f} min trained)")
+    else:
+        log(f"[{name}] {spec.description}: {spec.epochs} epochs, budget about {spec.budget_minutes} min")
+    start = time.perf_counter()
+    while state["epochs_done"] < spec.epochs:
+        epoch = state["epochs_done"]
+        keras.utils.set_random_seed(1000 + epoch)                # the same batches, resumed or not
+        t = time.perf_counter()
+        logs = spec.fit_epoch(model, epoch)
+        seconds = time.perf_counter() - t
+        state["epochs_done"] += 1
+        state["images_seen"] += spec.images_per_epoch
+        state["train_seconds"] += seconds
+        val_name, val = spec.validate(model)
+        state["curve"].append({"epoch": epoch + 1, "train_seconds": round(state["train_seconds"], 1),
+                               "images_seen": state["images_seen"], val_name: val})
+        state["log"].append({k: round(v, 5) for k, v in logs.items()})
+        if spec.keep_best and (state.get("best") is None or val < state["best"]["value"]):
+            state["best"] = {"epoch": epoch + 1, "value": val}
+            np.savez(work / "best.npz", *[np.asarray(w) for w in model.get_weights()])
+        _save_state(model, work, state)
+        log(f"[{name}] epoch {epoch + 1}/{spec.epochs}  {seconds:.0f} s  "
+            + "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
+            + f"  | {val_name} {val:.4g}  | {state['train_seconds'] / 60:.1f} min in all", flush=True)
+        if max_minutes is not None and (time.perf_counter() - start) / 60 >= max_minutes \
+                and state["epochs_done"] < spec.epochs:
+            log(f"[{name}] stopped after {max_minutes} min; run the same command again to resume.")
+            return None
+    if spec.keep_best:
+        with np.load(work / "best.npz") as stored:
+            model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
+        log(f"[{name}] keeping epoch {state['best']['epoch']}, the best on the validation split")
+    return finish(name, model, state, directory, log)
+
+
+def finish(name, model, state, directory, log=print):
+    """Score the trained ``model``, save it without optimizer state, enter it in the manifest."""
+    spec = SPECS[name]
+    log(f"[{name}] scoring on the test set ...", flush=True)
+    t = time.perf_counter()
+    clean = spec.build()                                        # same architecture, never compiled
+    clean.set_weights(model.get_weights())
+    results = spec.evaluate(clean)
+    eval_seconds = time.perf_counter() - t
+    path = directory / f"{name}.keras"
+    clean.save(path)
+    reloaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    check_name, check_value = spec.check(reloaded)              # what the CI test recomputes
+    manifest = read_manifest(directory)
+    manifest.setdefault("models", {})[name] = {
+        "file": path.name, "bytes": path.stat().st_size, "sha256": sha256(path),
+        "description": spec.description, "notebooks": list(spec.notebooks),
+        "command": f"make checkpoints NAME={name}", "settings": spec.settings,
+        "epochs": spec.epochs, "images_seen": state["images_seen"],
+        "kept_epoch": state["best"]["epoch"] if spec.keep_best else spec.epochs,
+        "train_minutes": round(state["train_seconds"] / 60, 1), "budget_minutes": spec.budget_minutes,
+        "evaluation_seconds": round(eval_seconds), "figures": results,
+        "check": {"figure": check_name, "value": check_value, "relative_tolerance": spec.check_tolerance},
+        "curve": state["curve"], "commit": git_commit(),
+        "versions": {"keras": keras.__version__, "tensorflow": _tf_version(), "python": sys.version.split()[0]},
+        "date": datetime.date.today().isoformat(),
+    }
+    manifest["models"] = dict(sorted(manifest["models"].items()))
+    _write_json(directory / MANIFEST_NAME, manifest)
+    log(f"[{name}] saved {path} ({path.stat().st_size / 1e6:.1f} MB); "
+        + "; ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
+    return manifest["models"][name]
+
+
+def _tf_version():
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def verify(directory=None):
+    """Check every manifest entry's file; returns a list of (name, problem or None)."""
+    out = []
+    for name in read_manifest(directory)["models"]:
+        try:
+            path_of(name, directory)
+            out.append((name, None))
+        except CheckpointError as err:
+            out.append((name, str(err)))
+    return out
+
+
+def _status_rows(directory=None):
+    entries = read_manifest(directory)["models"]
+    rows = []
+    for name, spec in SPECS.items():
+        work = Path(directory or checkpoint_dir()) / ".work" / name / "state.json"
+        if name in entries:
+            status = f"trained: {entries[name]['train_minutes']} min, {entries[name]['bytes'] / 1e6:.1f} MB"
+        elif work.exists():
+            status = f"in progress: epoch {json.loads(work.read_text())['epochs_done']}/{spec.epochs}"
+        else:
+            status = "not trained"
+        rows.append((name, spec.epochs, spec.budget_minutes, status, ", ".join(spec.notebooks)))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m course_lib.checkpoints", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every checkpoint, its budget and status")
+    t = sub.add_parser("train", help="train (or resume) checkpoints")
+    t.add_argument("names", nargs="*", help="checkpoints to train (default: every one not yet trained)")
+    t.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that crosses this")
+    t.add_argument("--fresh", action="store_true", help="discard a saved training state and start again")
+    sub.add_parser("verify", help="check every file against the manifest's sha256")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        print(f"{'name':22s} {'epochs':>6s} {'budget':>7s}  status")
+        for name, epochs, minutes, status, notebooks in _status_rows():
+            print(f"{name:22s} {epochs:6d} {minutes:5d} m  {status}   ({notebooks})")
+        return 0
+    if args.command == "verify":
+        problems = [(n, p) for n, p in verify() if p]
+        for name, problem in problems:
+            print(problem)
+        print(f"{len(read_manifest()['models']) - len(problems)} checkpoint(s) match the manifest, "
+              f"{len(problems)} do not.")
+        return 1 if problems else 0
+    names = args.names or [n for n in SPECS if n not in read_manifest()["models"]]
+    unknown = [n for n in names if n not in SPECS]
+    if unknown:
+        parser.error(f"unknown checkpoint(s) {', '.join(unknown)}; known: {', '.join(SPECS)}")
+    for name in names:
+        if train(name, max_minutes=args.max_minutes, fresh=args.fresh) is None:
+            return 0                                             # stopped by --max-minutes
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Checkpoints: resumable training, the manifest, sha256-checked loading, and the shipped
+files reproduce the figures their manifest records."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib import checkpoints as C
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_TOTAL_BYTES = 50 * 10**6
+
+
+def _toy_spec(epochs=3):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+
+    def build():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"),
+                                  keras.layers.Dense(1)], name="toy")
+        return model
+
+    def compile_(model):
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+
+    def fit_epoch(model, epoch):
+        h = model.fit(x, y, batch_size=32, epochs=1, shuffle=True, verbose=0)
+        return {"loss": float(h.history["loss"][-1])}
+
+    def mse(model):
+        return float(np.mean((model.predict(x, verbose=0) - y) ** 2))
+
+    return C.Spec("toy", ("none",), "a toy regression", epochs, 1, {"lr": 1e-2}, build, compile_, fit_epoch,
+                  len(x), lambda m: ("validation MSE", mse(m)), lambda m: {"MSE": mse(m)},
+                  lambda m: ("MSE", mse(m)))
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    monkeypatch.setitem(C.SPECS, "toy", _toy_spec())
+    return tmp_path
+
+
+def _quiet(*args, **kwargs):
+    pass
+
+
+def test_train_writes_file_and_manifest(toy):
+    entry = C.train("toy", directory=toy, log=_quiet)
+    assert (toy / "toy.keras").exists()
+    manifest = C.read_manifest(toy)["models"]["toy"]
+    assert manifest == entry
+    assert manifest["sha256"] == C.sha256(toy / "toy.keras")
+    assert manifest["images_seen"] == 3 * 256 and manifest["epochs"] == 3
+    assert manifest["command"] == "make checkpoints NAME=toy"
+    assert len(manifest["curve"]) == 3 and manifest["figures"]["MSE"] == pytest.approx(manifest["check"]["value"])
+    import zipfile
+
+    with zipfile.ZipFile(toy / "toy.keras") as z:                # saved without optimizer state
+        assert not json.loads(z.read("config.json")).get("compile_config")
+    assert getattr(C.load("toy", toy), "optimizer", None) is None
+
+
+def test_resumed_training_equals_uninterrupted(toy, tmp_path_factory):
+    straight = tmp_path_factory.mktemp("straight")
+    C.train("toy", directory=straight, log=_quiet)
+    assert C.train("toy", directory=toy, max_minutes=0, log=_quiet) is None   # stops after one epoch
+    assert json.loads((toy / ".work" / "toy" / "state.json").read_text())["epochs_done"] == 1
+    C.train("toy", directory=toy, log=_quiet)                                  # resumes: epochs 2 and 3
+    a, b = C.load("toy", straight), C.load("toy", toy)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+
+
+def test_load_errors_name_the_file_and_the_fix(toy):
+    with pytest.raises(C.CheckpointError, match="no checkpoint named 'toy'.*make checkpoints NAME=toy"):
+        C.load("toy", toy)
+    C.train("toy", directory=toy, log=_quiet)
+    path = toy / "toy.keras"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])                                   # truncated
+    with pytest.raises(C.CheckpointError, match=r"toy\.keras does not match.*git checkout"):
+        C.load("toy", toy)
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))                        # same size, other content
+    with pytest.raises(C.CheckpointError, match="another version"):
+        C.load("toy", toy)
+    path.unlink()
+    with pytest.raises(C.CheckpointError, match=r"toy\.keras is missing"):
+        C.load("toy", toy)
+    path.write_bytes(data)
+    assert C.load("toy", toy) is not None
+
+
+def test_unknown_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(C.CheckpointError, match="unknown checkpoint 'nope'"):
+        C.train("nope", directory=tmp_path)
+
+
+def test_every_spec_fits_one_session():
+    for name, spec in C.SPECS.items():
+        assert 0 < spec.budget_minutes <= 60, name
+        assert spec.epochs >= 1 and spec.images_per_epoch > 0, name
+
+
+# ---------------------------------------------------------------------------------------
+# The shipped checkpoints
+# ---------------------------------------------------------------------------------------
+
+SHIPPED = C.read_manifest(ROOT / "checkpoints")["models"]
+
+
+def test_shipped_files_match_manifest_and_size_limit():
+    folder = ROOT / "checkpoints"
+    files = {p.name for p in folder.glob("*.keras")}
+    assert files == {e["file"] for e in SHIPPED.values()}, "every .keras file has a manifest entry, and back"
+    assert all(problem is None for _, problem in C.verify(folder)), C.verify(folder)
+    total = sum((folder / f).stat().st_size for f in files)
+    assert total <= MAX_TOTAL_BYTES, f"checkpoints take {total / 1e6:.1f} MB, more than 50 MB"
+    for name, entry in SHIPPED.items():
+        assert name in C.SPECS, f"{name} is in the manifest but has no spec"
+        assert entry["figures"] and entry["images_seen"] > 0 and entry["commit"], name
+
+
+_REPRODUCE = """
+import json, sys
+from course_lib import checkpoints as C
+out = {}
+for name in sys.argv[1:]:
+    model = C.load(name)                    # sha256 check + keras.saving.load_model(safe_mode=True)
+    out[name] = C.SPECS[name].check(model)
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def reproduced():
+    """Every shipped checkpoint loaded in a fresh Python process, its check figure recomputed."""
+    if not SHIPPED:
+        return {}
+    run = subprocess.run([sys.executable, "-c", _REPRODUCE, *SHIPPED], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT")][-1]
+    return json.loads(line[len("RESULT"):])
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_checkpoint_reproduces_its_manifest_figure(reproduced, name):
+    check = SHIPPED[name]["check"]
+    figure, value = reproduced[name]
+    assert figure == check["figure"]
+    assert value == pytest.approx(check["value"], rel=check["relative_tolerance"]), (
+        f"{name}: {figure} is {value:.6g} now, the manifest says {check['value']:.6g}: "
+        "the checkpoint or the code that scores it changed")
