@@ -15,7 +15,7 @@ BUILD ?= build
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-list
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-list present slides
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,6 +31,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 course: install ## Execute every notebook in the lecture profile, in place, and render HTML to build/
 	COURSE_PROFILE=$${COURSE_PROFILE:-lecture} $(BIN)/python tools/nbtools.py run --html $(BUILD) $(NOTEBOOKS)
+
+present: install ## Execute every notebook in the present profile (loads checkpoints/): build/present/ gets notebooks, HTML, slides
+	COURSE_PROFILE=present $(BIN)/python tools/nbtools.py run --executed $(BUILD)/present --html $(BUILD)/present $(NOTEBOOKS)
+	$(BIN)/python tools/nbtools.py slides --out $(BUILD)/present/slides $(addprefix $(BUILD)/present/,$(notdir $(NOTEBOOKS)))
+
+slides: install ## Render the committed notebooks as reveal.js decks in build/slides/ (offline; open index.html)
+	$(BIN)/python tools/nbtools.py slides --out $(BUILD)/slides $(NOTEBOOKS)
 
 lab: install ## Start Jupyter Lab on the notebooks
 	env -u MPLBACKEND $(BIN)/jupyter lab notebooks/

@@ -43,7 +43,7 @@ def test_clean_strips_metadata_noise():
     assert any("metadata" in p for p in nbtools.problems("x", nb, LIB))
     nbtools.clean(nb)
     assert nb.metadata == {"kernelspec": nbtools.KERNELSPEC, "language_info": {"name": "python"}}
-    assert nb.cells[1].metadata == {"tags": ["keep"]}
+    assert nb.cells[1].metadata == {"tags": ["keep"], "slideshow": {"slide_type": "-"}}
 
 
 @pytest.mark.parametrize("mutate,expected", [
@@ -177,3 +177,45 @@ def test_write_toc_fills_the_block(tmp_path):
     assert nbtools.write_toc(readme, [path])
     assert readme.read_text() == (f"intro\n{nbtools.TOC_START}\n- [Title](notebooks/nb.ipynb): 1 · First; Summary\n"
                                   f"{nbtools.TOC_END}\nend\n")
+
+
+def _lecture_like_nb():
+    nb = nbformat.v4.new_notebook()
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    nb.cells = [md("# Title\n\nGoal, with $q(z \\mid x)$."), code("from course_lib import pick\nprint(1)"),
+                md("## 1 · First section"), md("Text that continues the slide."), code("print(2)"),
+                md("After a code cell: a sub-slide."), code("print(3)"), md("### A sub-heading"),
+                md("## 2 · Second section"), code("print(4)")]
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        cell.execution_count = i + 1
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{i}\n")]
+    return nb
+
+
+def test_cells_get_slide_types_and_chosen_ones_are_kept():
+    nb = _lecture_like_nb()
+    nb.cells[3].metadata["slideshow"] = {"slide_type": "fragment"}        # an instructor's choice
+    nbtools.clean(nb)
+    types = [c.metadata["slideshow"]["slide_type"] for c in nb.cells]
+    assert types == ["slide", "-", "slide", "fragment", "-", "subslide", "-", "subslide", "slide", "-"]
+    del nb.cells[4].metadata["slideshow"]
+    assert any("no slide type" in p for p in nbtools.problems("x", nb, LIB))
+
+
+def test_slides_render_offline_with_one_section_per_slide(tmp_path):
+    src = tmp_path / "09_demo.ipynb"
+    nbformat.write(nbtools.clean(_lecture_like_nb()), src)
+    (deck,) = nbtools.export_slides([src], tmp_path / "slides")
+    html = deck.read_text()
+    import re
+
+    remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//[^"]+"', html)
+    assert remote == [], "a deck must not load anything from the network"
+    local = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"#?]+)', html)
+    assert any(p.endswith("reveal.js") for p in local) and any("MathJax.js" in p for p in local)
+    for asset in local:
+        assert (deck.parent / asset).exists(), asset
+    # reveal.js nests: each slide is a <section> holding its first sub-slide's <section>,
+    # then its other sub-slides: 3 slides x 2 + 2 more sub-slides = 8
+    assert html.count("<section") == 8
+    assert "09_demo.slides.html" in (tmp_path / "slides" / "index.html").read_text()

@@ -4,6 +4,7 @@
     python tools/nbtools.py clean NOTEBOOK...              strip metadata noise, keep outputs
     python tools/nbtools.py check NOTEBOOK...              the hygiene gate `make test` runs
     python tools/nbtools.py toc [--write README.md] NOTEBOOK...   the README's table of contents
+    python tools/nbtools.py slides --out DIR NOTEBOOK...   reveal.js decks that work offline
 
 Not lesson material: students never need to read this file.
 """
@@ -23,13 +24,37 @@ ROOT = Path(__file__).resolve().parent.parent
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python"}
 ALLOWED_NB_METADATA = {"kernelspec", "language_info"}
-ALLOWED_CELL_METADATA = {"tags"}
+ALLOWED_CELL_METADATA = {"tags", "slideshow"}   # slideshow: the cell's slide type (make slides)
+SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
 ABS_PATH = re.compile(r"(?<![\w.])/(?:root|home|work|tmp|Users|private|var/folders|opt)/[\w.-]+")
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
+def default_slide_type(cell, previous):
+    """The slide type a cell gets unless an instructor chose one: the title and every
+    '## ' section open a slide, a '### ' heading or the text after a code cell opens a
+    sub-slide (one step down), everything else continues the current one."""
+    if cell.cell_type == "markdown":
+        first = cell.source.lstrip().split("\n", 1)[0]
+        if first.startswith(("# ", "## ")):
+            return "slide"
+        if first.startswith("### ") or (previous is not None and previous.cell_type == "code"):
+            return "subslide"
+    return "slide" if previous is None else "-"
+
+
+def tag_slides(nb):
+    """Give every cell without a slide type its default one; chosen types are kept."""
+    previous = None
+    for cell in nb.cells:
+        if cell.metadata.get("slideshow", {}).get("slide_type") not in SLIDE_TYPES:
+            cell.metadata["slideshow"] = {"slide_type": default_slide_type(cell, previous)}
+        previous = cell
+    return nb
+
+
 def clean(nb):
-    """Strip what changes from machine to machine but keep every output."""
+    """Strip what changes from machine to machine but keep every output (and slide types)."""
     nb.metadata = nbformat.NotebookNode(
         {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     )
@@ -37,6 +62,8 @@ def clean(nb):
         cell.metadata = nbformat.NotebookNode(
             {k: v for k, v in cell.metadata.items() if k in ALLOWED_CELL_METADATA}
         )
+    tag_slides(nb)
+    for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         cell.outputs = coalesce_streams(cell.get("outputs", []))
@@ -186,6 +213,10 @@ def problems(path, nb, lib_names):
     noisy = [i for i, c in enumerate(nb.cells) if set(c.metadata) - ALLOWED_CELL_METADATA]
     if noisy:
         found.append(f"cells {noisy} carry metadata noise; run `make clean-notebooks`")
+    untagged = [i for i, c in enumerate(nb.cells)
+                if c.metadata.get("slideshow", {}).get("slide_type") not in SLIDE_TYPES]
+    if untagged:
+        found.append(f"cells {untagged} have no slide type (make slides); run `make clean-notebooks`")
     if not any(CHECK_MARK in c.source for c in code):
         found.append(f"no cell is marked {CHECK_MARK}: nbval would check no result")
     sources = "\n".join(c.source for c in code)
@@ -236,8 +267,11 @@ class CellProgress:
         return seconds
 
 
-def run(paths, html_dir=None, timeout=1800):
-    """Execute each notebook in place with the current COURSE_PROFILE; return {name: seconds}."""
+def run(paths, html_dir=None, timeout=1800, out_dir=None):
+    """Execute each notebook with the current COURSE_PROFILE; return {name: seconds}.
+
+    The executed notebook replaces the original, or goes to ``out_dir`` when given (the
+    committed notebooks then keep their lecture-profile outputs)."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
@@ -263,7 +297,9 @@ def run(paths, html_dir=None, timeout=1800):
                     km.shutdown_kernel(now=True)
         seconds = time.perf_counter() - progress.start
         timings[path.stem] = seconds
-        nbformat.write(clean(nb), path)
+        target = path if out_dir is None else Path(out_dir) / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(clean(nb), target)
         note = ""
         if html_dir:
             note = f" -> {export_html(nb, path, Path(html_dir))}"
@@ -282,6 +318,56 @@ def export_html(nb, path, html_dir):
         return target.relative_to(Path.cwd())
     except ValueError:
         return target
+
+
+SLIDES_TEMPLATE = ROOT / "tools" / "course_slides"
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def slide_assets():
+    """Folders of the installed packages that ship reveal.js and MathJax 2."""
+    import jupyter_server_mathjax
+    import sphinx_revealjs
+
+    return {"reveal.js": Path(sphinx_revealjs.__file__).parent / "_static" / "revealjs",
+            "mathjax": Path(jupyter_server_mathjax.__file__).parent / "static"}
+
+
+def export_slides(paths, out_dir):
+    """Render each notebook as a reveal.js deck in ``out_dir``, with reveal.js and MathJax
+    copied beside the decks (``_static/``) so that they open without a network. Writes
+    ``index.html`` linking every deck; returns the deck paths."""
+    import shutil
+
+    from nbconvert import SlidesExporter
+
+    out_dir = Path(out_dir)
+    static = out_dir / "_static"
+    for name, source in slide_assets().items():
+        target = static / name
+        if not target.exists():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.map", "*.esm.js", "__pycache__"))
+    exporter = SlidesExporter(extra_template_basedirs=[str(SLIDES_TEMPLATE.parent)],
+                              template_name=SLIDES_TEMPLATE.name,
+                              reveal_url_prefix="_static/reveal.js", reveal_theme="white",
+                              reveal_transition="none", reveal_number="c/t",
+                              mathjax_url=f"_static/mathjax/MathJax.js?config={MATHJAX_CONFIG}")
+    decks, links = [], []
+    for path in paths:
+        path = Path(path)
+        nb = tag_slides(nbformat.read(path, as_version=4))
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
+        target = out_dir / f"{path.stem}.slides.html"
+        target.write_text(body, encoding="utf-8")
+        decks.append(target)
+        title = next((c.source.splitlines()[0][2:] for c in nb.cells
+                      if c.cell_type == "markdown" and c.source.startswith("# ")), path.stem)
+        links.append(f'<li><a href="{target.name}">{path.stem}</a>: {title}</li>')
+    (out_dir / "index.html").write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Course slides</title></head><body>"
+        "<h1>Slide decks</h1><p>Arrow keys move; <kbd>S</kbd> opens the speaker view; <kbd>F</kbd> full screen; "
+        "<kbd>Esc</kbd> the overview.</p><ul>" + "".join(links) + "</ul></body></html>\n", encoding="utf-8")
+    return decks
 
 
 TOC_START, TOC_END = "<!-- toc: written by `make toc` -->", "<!-- /toc -->"
@@ -321,14 +407,20 @@ def write_toc(readme, paths):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "clean", "check", "toc"])
+    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides"])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--html", help="with run: render each executed notebook to HTML in this folder")
+    parser.add_argument("--executed", help="with run: write executed notebooks here instead of in place")
     parser.add_argument("--write", help="with toc: fill the table-of-contents block of this README")
+    parser.add_argument("--out", default="build/slides", help="with slides: the folder for the decks")
     args = parser.parse_args(argv)
 
+    if args.command == "slides":
+        for deck in export_slides(args.notebooks, args.out):
+            print(deck)
+        return 0
     if args.command == "run":
-        run(args.notebooks, args.html)
+        run(args.notebooks, args.html, out_dir=args.executed)
         return 0
     if args.command == "toc":
         if args.write:
