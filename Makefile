@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# The notebooks that load checkpoints in the present profile (CI runs them once more, in smoke form)
+PRESENT_NOTEBOOKS := $(sort $(shell grep -lF 'checkpoints.use' $(NOTEBOOKS)))
 
 # Everything below runs inside the virtual environment; jupyter kernels find its python first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -15,7 +17,7 @@ BUILD ?= build
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-list present slides
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-list present slides nbval-present
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,7 +44,7 @@ slides: install ## Render the committed notebooks as reveal.js decks in build/sl
 lab: install ## Start Jupyter Lab on the notebooks
 	env -u MPLBACKEND $(BIN)/jupyter lab notebooks/
 
-test: install unit nbcheck nbval ## Unit tests + notebook hygiene + notebooks re-executed (smoke profile)
+test: install unit nbcheck nbval nbval-present ## Unit tests + notebook hygiene + notebooks re-executed (smoke, and smoke with checkpoints)
 
 unit: install ## Unit tests only
 	COURSE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests
@@ -54,14 +56,18 @@ nbval: install ## Re-execute the notebooks in the smoke profile; compare the # N
 	COURSE_PROFILE=smoke env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider \
 		-n $(JOBS) --dist loadscope $(NOTEBOOKS)
 
+nbval-present: install ## The present profile in smoke form: smoke sizes, trained models loaded from checkpoints/
+	COURSE_PROFILE=smoke COURSE_USE_CHECKPOINTS=1 env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax \
+		-p no:cacheprovider -n $(JOBS) --dist loadscope $(PRESENT_NOTEBOOKS)
+
 bench: install ## Time every notebook (lecture profile) and write bench/results.md; NB=... for some
 	$(BIN)/python bench/run.py $(NB)
 
 checkpoints: install ## Train models into checkpoints/ (NAME=... for one; MINUTES=... to stop early); resumable
 	$(BIN)/python -m course_lib.checkpoints train $(NAME) $(if $(MINUTES),--max-minutes $(MINUTES))
 
-checkpoints-list: install ## Every checkpoint: its budget, its status, the notebooks that load it
-	$(BIN)/python -m course_lib.checkpoints list
+checkpoints-list: install ## Every checkpoint: its budget, its status; rewrites the README's checkpoint table
+	$(BIN)/python -m course_lib.checkpoints list --write README.md
 
 toc: install ## Rewrite the README's table of contents from the notebooks' headings
 	$(BIN)/python tools/nbtools.py toc --write README.md $(NOTEBOOKS)

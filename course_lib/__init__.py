@@ -52,6 +52,6 @@ def _import_tensorflow_quietly():
 
 _import_tensorflow_quietly()
 
-from course_lib.profile import PROFILES, current_profile, pick, use_checkpoints  # noqa: E402
+from course_lib.profile import PROFILES, current_profile, describe_profile, pick, use_checkpoints  # noqa: E402
 
-__all__ = ["PROFILES", "current_profile", "pick", "use_checkpoints"]
+__all__ = ["PROFILES", "current_profile", "describe_profile", "pick", "use_checkpoints"]

@@ -127,6 +127,43 @@ def entry(name, directory=None):
     return entries[name]
 
 
+class TrainedFor:
+    """How long a checkpoint trained, read from the manifest; it has the attributes of a
+    ``bench.TrainingTimer`` after ``fit`` (``n_examples`` per epoch, ``epochs``, ``seconds``,
+    ``images_per_s``), so a notebook's tables read the same in every profile."""
+
+    def __init__(self, record):
+        kept = int(record.get("kept_epoch", record["epochs"]))       # early stopping keeps an earlier epoch
+        point = record["curve"][kept - 1]
+        self.epochs, self.images_seen, self.seconds = kept, int(point["images_seen"]), float(point["train_seconds"])
+        self.n_examples = self.images_seen // kept
+        self.images_per_s = self.images_seen / self.seconds if self.seconds else float("nan")
+
+
+def use(name, directory=None):
+    """For a notebook: load checkpoint ``name``, print one line saying what was loaded and
+    how it was trained, and return ``(model, TrainedFor)``."""
+    from course_lib.pixelcnn import PixelCNN
+    from course_lib.vae import VAE
+
+    model = load(name, directory)
+    if isinstance(model, (VAE, PixelCNN)):
+        model.compile()             # no optimizer needed; lets evaluate() compute the model's own loss
+    record = entry(name, directory)
+    trained = TrainedFor(record)
+    print(f"loaded checkpoints/{record['file']}: {trained.epochs} epochs, {trained.images_seen:,} "
+          f"training images, {trained.seconds / 60:.1f} min on 2 CPU cores ({record['command']})")
+    return model, trained
+
+
+def history(name, directory=None):
+    """The training losses per epoch, {metric: [values]} (what ``fit`` returned as ``History.history``),
+    up to the epoch the checkpoint kept."""
+    record = entry(name, directory)
+    kept = int(record.get("kept_epoch", record["epochs"]))
+    return {k: v[:kept] for k, v in record["history"].items()}
+
+
 def figures(name, directory=None):
     """The test figures the manifest holds for ``name``."""
     return entry(name, directory)["figures"]
@@ -242,9 +279,9 @@ def _classifier_specs():
         return "mean -log p(true label | x), 500 fixed test digits", float(
             -np.log(probs[np.arange(len(idx)), d["y_test"][idx]] + 1e-12).mean())
 
-    _register(Spec("classifier", ("08_evaluation", "checkpoint figures"),
+    _register(Spec("classifier", ("08_evaluation",),
                    "the course's MNIST classifier (metrics.build_classifier): reads every generated digit",
-                   epochs, 5, {"batch_size": batch, "peak_lr": lr, "schedule": "cosine to 5%",
+                   epochs, 3, {"batch_size": batch, "peak_lr": lr, "schedule": "cosine to 5%",
                                "train images": "55,000 (the validation split held out)"},
                    build, compile_, fit_epoch, 55_000, validate, evaluate, check))
 
@@ -257,8 +294,8 @@ def _autoencoder_specs():
 
     lr, noise = 4e-3, 0.5
     recipes = {  # name: (builder, epochs, batch, dense?, denoising?, budget minutes)
-        "ae_simple": (ae.simple_autoencoder, 50, 256, True, False, 5),
-        "ae_deep": (ae.deep_sparse_autoencoder, 50, 256, True, False, 6),
+        "ae_simple": (ae.simple_autoencoder, 50, 256, True, False, 3),
+        "ae_deep": (ae.deep_sparse_autoencoder, 50, 256, True, False, 3),
         "ae_conv": (ae.conv_autoencoder, 10, 64, False, False, 15),
         "ae_denoising": (ae.denoising_autoencoder, 10, 64, False, True, 15),
     }
@@ -352,7 +389,8 @@ def _vae_specs():
             return "IWAE k=10 NLL (nats), 200 fixed test digits", float(
                 -V.iwae_log_likelihood(model, d["x_test_bin"][idx], labels_of(d["y_test"][idx]), k=10, seed=0).mean())
 
-        _register(Spec(name, ("04a_vae", "04b_vae_likelihood", "05_cvae") if latent == 2 else ("04b_vae_likelihood",),
+        _register(Spec(name, ("05_cvae",) if conditional else ("04a_vae", "04b_vae_likelihood", "05_cvae")
+                       if latent == 2 else ("04b_vae_likelihood",),
                        f"{'conditional ' if conditional else ''}VAE, latent d={latent}, encoder 512, decoder 512-512, "
                        "Bernoulli decoder", epochs, minutes,
                        {"latent_dim": latent, "decoder_hidden": decoder_hidden, "batch_size": batch,
@@ -654,7 +692,7 @@ def finish(name, model, state, directory, log=print):
         "train_minutes": round(state["train_seconds"] / 60, 1), "budget_minutes": spec.budget_minutes,
         "evaluation_seconds": round(eval_seconds), "figures": results,
         "check": {"figure": check_name, "value": check_value, "relative_tolerance": spec.check_tolerance},
-        "curve": state["curve"], "commit": git_commit(),
+        "curve": state["curve"], "history": _history(state["log"]), "commit": git_commit(),
         "versions": {"keras": keras.__version__, "tensorflow": _tf_version(), "python": sys.version.split()[0]},
         "date": datetime.date.today().isoformat(),
     }
@@ -663,6 +701,12 @@ def finish(name, model, state, directory, log=print):
     log(f"[{name}] saved {path} ({path.stat().st_size / 1e6:.1f} MB); "
         + "; ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
     return manifest["models"][name]
+
+
+def _history(log):
+    """Per-epoch training logs as {metric: [value per epoch]}, like ``keras.callbacks.History.history``."""
+    keys = sorted({k for row in log for k in row})
+    return {k: [row.get(k) for row in log] for k in keys}
 
 
 def _tf_version():
@@ -698,10 +742,54 @@ def _status_rows(directory=None):
     return rows
 
 
+TABLE_START, TABLE_END = "<!-- checkpoints: written by `make checkpoints-list` -->", "<!-- /checkpoints -->"
+
+
+def _fmt(key, value):
+    if isinstance(value, float):
+        return f"{value:.2%}" if ("accuracy" in key or "recognised" in key) else f"{value:.4g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def manifest_table(directory=None):
+    """The README's table of checkpoints, from the manifest and the specs: one row per model."""
+    entries = read_manifest(directory)["models"]
+    lines = ["| checkpoint | notebooks | budget | trained | MB | test figures (full MNIST test set) |",
+             "|---|---|---|---|---|---|"]
+    for name, spec in SPECS.items():
+        e = entries.get(name)
+        if e is None:
+            lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {spec.epochs} epochs, ~{spec.budget_minutes} min "
+                         "| not yet | | |")
+            continue
+        shown = {k: v for k, v in e["figures"].items() if not k.startswith(("validation", "params", "code floats"))}
+        kept = f", kept epoch {e['kept_epoch']}" if e.get("kept_epoch", e["epochs"]) != e["epochs"] else ""
+        lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {e['epochs']} epochs, ~{spec.budget_minutes} min "
+                     f"| {e['train_minutes']:.0f} min, {e['images_seen']:,} images{kept} | {e['bytes'] / 1e6:.1f} "
+                     f"| {'; '.join(f'{k}: {_fmt(k, v)}' for k, v in shown.items())} |")
+    total = sum(e["bytes"] for e in entries.values()) / 1e6
+    lines.append(f"\n{len(entries)} of {len(SPECS)} checkpoints trained, {total:.1f} MB in all.")
+    return "\n".join(lines)
+
+
+def write_table(readme):
+    """Fill the README's checkpoint block; return True if it changed."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if TABLE_START not in text or TABLE_END not in text:
+        raise ValueError(f"{readme} has no {TABLE_START} ... {TABLE_END} block to fill.")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    new = f"{head}{TABLE_START}\n{manifest_table()}\n{TABLE_END}{tail}"
+    readme.write_text(new)
+    return new != text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m course_lib.checkpoints", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="every checkpoint, its budget and status")
+    lst = sub.add_parser("list", help="every checkpoint, its budget and status")
+    lst.add_argument("--write", help="also fill the checkpoint table of this README")
     t = sub.add_parser("train", help="train (or resume) checkpoints")
     t.add_argument("names", nargs="*", help="checkpoints to train (default: every one not yet trained)")
     t.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that crosses this")
@@ -712,6 +800,8 @@ def main(argv=None):
         print(f"{'name':22s} {'epochs':>6s} {'budget':>7s}  status")
         for name, epochs, minutes, status, notebooks in _status_rows():
             print(f"{name:22s} {epochs:6d} {minutes:5d} m  {status}   ({notebooks})")
+        if args.write:
+            write_table(args.write)
         return 0
     if args.command == "verify":
         problems = [(n, p) for n, p in verify() if p]

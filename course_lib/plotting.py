@@ -513,10 +513,11 @@ def plot_receptive_fields(maps, title=None):
     return fig
 
 
-def plot_gan_curves(series, d_loss_equilibrium=None, title=None):
+def plot_gan_curves(series, d_loss_equilibrium=None, title=None, xlabel="batch"):
     """A GAN's logged numbers against the batch (07_gan): losses on the left, D's accuracies
-    (names containing "acc") on the right. ``series`` maps a name to ``(batches, values)``;
-    ``d_loss_equilibrium`` draws D's loss at the game's equilibrium, log 4. Returns the Figure."""
+    (names containing "acc") on the right. ``series`` maps a name to ``(batches, values)``
+    (or ``(epochs, values)`` with ``xlabel="epoch"``); ``d_loss_equilibrium`` draws D's loss
+    at the game's equilibrium, log 4. Returns the Figure."""
     if not isinstance(series, dict) or not series:
         raise ValueError("plot_gan_curves() expects a non-empty dict {name: (batches, values)}.")
     plt = _plt()
@@ -527,7 +528,7 @@ def plot_gan_curves(series, d_loss_equilibrium=None, title=None):
         ax_loss.axhline(d_loss_equilibrium, ls="--", c="k", lw=1, label="d_loss at equilibrium, log 4")
     for ax, ylabel, panel in [(ax_loss, "loss (running mean over the epoch)", "the two players' losses"),
                               (ax_acc, "D's accuracy (threshold D = 1/2)", "D's accuracy on real and on fake")]:
-        ax.set_xlabel("batch")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(panel)
         if ax.get_legend_handles_labels()[0]:

@@ -14,6 +14,8 @@ Notebooks read their sizes at the top::
 
 ``present`` runs on the same laptop as ``lecture`` and trains nothing that a checkpoint
 holds (``use_checkpoints()``); every other size is the lecture's unless ``present=`` is given.
+CI runs the present profile in smoke form: ``COURSE_PROFILE=smoke COURSE_USE_CHECKPOINTS=1``
+(smoke sizes, models loaded from ``checkpoints/``).
 """
 
 import os
@@ -22,6 +24,13 @@ PROFILES = ("smoke", "lecture", "full", "present")
 REQUIRED = ("smoke", "lecture", "full")     # pick() needs these; present defaults to lecture
 DEFAULT_PROFILE = "lecture"
 ENV_VAR = "COURSE_PROFILE"
+CHECKPOINTS_VAR = "COURSE_USE_CHECKPOINTS"
+DESCRIPTIONS = {
+    "smoke": "tiny runs that prove every cell works; its numbers mean nothing",
+    "lecture": "every model below is trained live, in this run",
+    "full": "long trainings, every model below trained in this run",
+    "present": "trained models loaded from checkpoints/ (make checkpoints); every other cell runs live",
+}
 
 
 def current_profile():
@@ -40,9 +49,21 @@ def current_profile():
 
 
 def use_checkpoints():
-    """True in the ``present`` profile: notebooks load trained models from ``checkpoints/``
-    (``course_lib.checkpoints.load``) instead of training them."""
-    return current_profile() == "present"
+    """True in the ``present`` profile (or with ``COURSE_USE_CHECKPOINTS=1``): notebooks load
+    trained models from ``checkpoints/`` (``course_lib.checkpoints``) instead of training them."""
+    flag = os.environ.get(CHECKPOINTS_VAR, "").strip().lower()
+    if flag not in ("", "0", "1", "false", "true"):
+        raise ValueError(f"{CHECKPOINTS_VAR}={flag!r}: use 1 (load checkpoints) or 0.")
+    return current_profile() == "present" or flag in ("1", "true")
+
+
+def describe_profile():
+    """One line that says which profile produced what a notebook shows."""
+    name = current_profile()
+    text = DESCRIPTIONS[name]
+    if name != "present" and use_checkpoints():
+        text = "trained models loaded from checkpoints/, " + text.split(";")[0]
+    return f"profile: {name} ({text})"
 
 
 def pick(**per_profile):

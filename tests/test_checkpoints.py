@@ -158,3 +158,9 @@ def test_checkpoint_reproduces_its_manifest_figure(reproduced, name):
     assert value == pytest.approx(check["value"], rel=check["relative_tolerance"]), (
         f"{name}: {figure} is {value:.6g} now, the manifest says {check['value']:.6g}: "
         "the checkpoint or the code that scores it changed")
+
+
+def test_readme_checkpoint_table_is_current():
+    readme = (ROOT / "README.md").read_text()
+    block = f"{C.TABLE_START}\n{C.manifest_table(ROOT / 'checkpoints')}\n{C.TABLE_END}"
+    assert block in readme, "the README's checkpoint table is stale: run `make checkpoints-list`"
