@@ -60,7 +60,7 @@ nbval-present: install ## The present profile in smoke form: smoke sizes, traine
 	COURSE_PROFILE=smoke COURSE_USE_CHECKPOINTS=1 env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax \
 		-p no:cacheprovider -n $(JOBS) --dist loadscope $(PRESENT_NOTEBOOKS)
 
-bench: install ## Time every notebook (lecture profile) and write bench/results.md; NB=... for some
+bench: install ## Time every notebook (lecture profile; COURSE_PROFILE=present for that one) and write bench/results.md; NB=... for some
 	$(BIN)/python bench/run.py $(NB)
 
 checkpoints: install ## Train models into checkpoints/ (NAME=... for one; MINUTES=... to stop early); resumable

@@ -369,28 +369,50 @@ def modes_visited(samples, centres, std, radius_stds=15.0, min_share=0.01):
     return np.flatnonzero(counts >= min_share * len(samples))
 
 
+def toy_gan(input_dim=2, latent_dim=2, pack=1, seed=0):
+    """The MLP GAN of 07's toy problems, built (weights drawn after seeding with ``seed``)."""
+    keras.utils.set_random_seed(seed)
+    return GAN(build_mlp_generator(latent_dim, output_dim=input_dim), build_mlp_discriminator(input_dim, pack=pack),
+               pack=pack, seed=seed)
+
+
+def compile_toy_gan(gan, lr=1e-3, generator_loss="non_saturating", snapshot_every=250):
+    """Adam(lr, beta_1=0.5) for both players. Tiny networks: a step costs a few ms, part of
+    it fit's per-call overhead; running up to 50 steps per compiled call saved about 15% of
+    the CPU time of 07's ring runs, the steps themselves unchanged."""
+    gan.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5), generator_loss,
+                steps_per_execution=math.gcd(snapshot_every, 50))
+    return gan
+
+
+def toy_gan_snapshots(gan, points, steps=2000, batch_size=512, snapshot_every=250, n_snapshot=2000, seed=0):
+    """Train a (compiled) toy GAN on ``points`` for ``steps`` steps; every ``snapshot_every``
+    steps keep (step, ``n_snapshot`` samples, history dict of the last chunk). Returns the list."""
+    _check_positive(steps=steps, batch_size=batch_size, snapshot_every=snapshot_every)
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed).repeat() \
+        .batch(batch_size * gan.pack, drop_remainder=True)
+    snapshots = []
+    for step in range(snapshot_every, steps + 1, snapshot_every):
+        hist = gan.fit(data, epochs=1, steps_per_epoch=snapshot_every, verbose=0, shuffle=False)
+        snapshots.append((step, gan.generate(n_snapshot, seed=step), hist.history))
+    return snapshots
+
+
 def train_toy_gan(points, steps=2000, batch_size=512, latent_dim=2, lr=1e-3, generator_loss="non_saturating",
                   pack=1, snapshot_every=250, n_snapshot=2000, seed=0):
     """Train an MLP GAN on 2-D ``points``; returns (gan, snapshots) where snapshots is a list
     of (step, samples, history dict of the last chunk)."""
     _check_positive(steps=steps, batch_size=batch_size, snapshot_every=snapshot_every)
-    import tensorflow as tf
+    gan = compile_toy_gan(toy_gan(points.shape[1], latent_dim, pack, seed), lr, generator_loss, snapshot_every)
+    return gan, toy_gan_snapshots(gan, points, steps, batch_size, snapshot_every, n_snapshot, seed)
 
-    keras.utils.set_random_seed(seed)
-    gan = GAN(build_mlp_generator(latent_dim), build_mlp_discriminator(points.shape[1], pack=pack),
-              pack=pack, seed=seed)
-    # Tiny networks: a step costs a few ms, part of it fit's per-call overhead. Running up to
-    # 50 steps per compiled call saved about 15% of the CPU time of 07's ring runs; the steps
-    # themselves are unchanged.
-    gan.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5), generator_loss,
-                steps_per_execution=math.gcd(snapshot_every, 50))
-    data = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed).repeat() \
-        .batch(batch_size * pack, drop_remainder=True)
-    snapshots = []
-    for step in range(snapshot_every, steps + 1, snapshot_every):
-        hist = gan.fit(data, epochs=1, steps_per_epoch=snapshot_every, verbose=0, shuffle=False)
-        snapshots.append((step, gan.generate(n_snapshot, seed=step), hist.history))
-    return gan, snapshots
+
+def two_modes(n=20_000, seed=0):
+    """07's section 8 data: ``n`` points, half near -2 and half near +2 (sd 0.5), float64."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(n) < 0.5, -2.0, 2.0) + 0.5 * rng.standard_normal(n)
 
 
 def bilinear_game(steps=200, lr=0.1, x0=1.0, y0=1.0):

@@ -44,3 +44,19 @@ def test_pick_needs_every_profile_and_no_other():
         pick(smoke=1, lecture=5, full=50, gpu=100)
     with pytest.raises(ValueError, match="missing"):
         pick(smoke=1, full=50, present=5)
+
+
+def test_checkpoint_flag_and_profile_line(monkeypatch):
+    from course_lib.profile import describe_profile
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_USE_CHECKPOINTS", "1")
+    assert use_checkpoints()
+    assert describe_profile().startswith("profile: smoke (trained models loaded from checkpoints/")
+    monkeypatch.setenv("COURSE_USE_CHECKPOINTS", "0")
+    assert not use_checkpoints() and "trained live" not in describe_profile()
+    monkeypatch.setenv("COURSE_PROFILE", "present")
+    assert "loaded from checkpoints/" in describe_profile()
+    monkeypatch.setenv("COURSE_USE_CHECKPOINTS", "maybe")
+    with pytest.raises(ValueError, match="COURSE_USE_CHECKPOINTS"):
+        use_checkpoints()
