@@ -17,7 +17,7 @@ BUILD ?= build
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-list present slides nbval-present
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-list present slides slides-check nbval-present
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ present: install ## Execute every notebook in the present profile (loads checkpo
 
 slides: install ## Render the committed notebooks as reveal.js decks in build/slides/ (offline; open index.html)
 	$(BIN)/python tools/nbtools.py slides --out $(BUILD)/slides $(NOTEBOOKS)
+
+slides-check: slides ## Screenshots of two slides of two decks in headless Chromium (needs chromium), in build/slides/shots/
+	$(BIN)/python tools/nbtools.py shots --out $(BUILD)/slides/shots $(BUILD)/slides/04a_vae.slides.html $(BUILD)/slides/07_gan.slides.html
 
 lab: install ## Start Jupyter Lab on the notebooks
 	env -u MPLBACKEND $(BIN)/jupyter lab notebooks/

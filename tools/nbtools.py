@@ -5,6 +5,7 @@
     python tools/nbtools.py check NOTEBOOK...              the hygiene gate `make test` runs
     python tools/nbtools.py toc [--write README.md] NOTEBOOK...   the README's table of contents
     python tools/nbtools.py slides --out DIR NOTEBOOK...   reveal.js decks that work offline
+    python tools/nbtools.py shots --out DIR DECK.html...   screenshots of decks in headless Chromium
 
 Not lesson material: students never need to read this file.
 """
@@ -370,6 +371,35 @@ def export_slides(paths, out_dir):
     return decks
 
 
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--window-size=1280,800", "--virtual-time-budget=8000"]
+
+
+def screenshots(decks, out_dir, slides=("0", "2")):
+    """PNG screenshots of slides ``slides`` (reveal.js indices h or h/v) of each deck, taken
+    by headless Chromium over file:// with the network off: what an offline laptop shows."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        raise SystemExit("no Chromium found: install it (Debian: apt-get install chromium) to take screenshots.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shots = []
+    with tempfile.TemporaryDirectory() as profile_dir:
+        for deck in decks:
+            deck = Path(deck).resolve()
+            for slide in slides:
+                target = out_dir / f"{deck.name.split('.')[0]}_slide_{slide.replace('/', '-')}.png"
+                subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}",
+                                f"--screenshot={target}", f"{deck.as_uri()}#/{slide}"],
+                               check=True, capture_output=True, timeout=120)
+                shots.append(target)
+    return shots
+
+
 TOC_START, TOC_END = "<!-- toc: written by `make toc` -->", "<!-- /toc -->"
 
 
@@ -407,7 +437,7 @@ def write_toc(readme, paths):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides"])
+    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides", "shots"])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--html", help="with run: render each executed notebook to HTML in this folder")
     parser.add_argument("--executed", help="with run: write executed notebooks here instead of in place")
@@ -415,6 +445,10 @@ def main(argv=None):
     parser.add_argument("--out", default="build/slides", help="with slides: the folder for the decks")
     args = parser.parse_args(argv)
 
+    if args.command == "shots":
+        for shot in screenshots(args.notebooks, args.out):
+            print(shot)
+        return 0
     if args.command == "slides":
         for deck in export_slides(args.notebooks, args.out):
             print(deck)
