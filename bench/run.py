@@ -8,7 +8,8 @@ time is the wall time of executing it, kernel start-up included.
     python bench/run.py [--update-notebooks] [NOTEBOOK ...]      (default: all of notebooks/)
 
 ``--update-notebooks`` copies the executed (and cleaned) copies back over the committed
-notebooks, so one lecture-profile run both measures and refreshes them.
+notebooks, so one lecture-profile run both measures and refreshes them; ``--keep=DIR`` keeps
+the executed copies in DIR instead (e.g. to read a present-profile run).
 
 Results accumulate in bench/results.json, one entry per notebook with the date and machine
 it was measured on, so benchmarking one notebook keeps the others' figures;
@@ -63,7 +64,8 @@ def versions():
 
 def main(argv):
     update = "--update-notebooks" in argv
-    notebooks = [Path(p) for p in argv if p != "--update-notebooks"] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    keep = next((Path(a.split("=", 1)[1]) for a in argv if a.startswith("--keep=")), None)
+    notebooks = [Path(p) for p in argv if not p.startswith("--")] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     os.environ.setdefault("COURSE_PROFILE", "lecture")
     profile = os.environ["COURSE_PROFILE"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,6 +82,10 @@ def main(argv):
         if update:
             for nb, copy in zip(notebooks, copies):
                 shutil.copy(copy, nb)
+        if keep:
+            keep.mkdir(parents=True, exist_ok=True)
+            for copy in copies:
+                shutil.copy(copy, keep / copy.name)
 
     results_json = ROOT / "bench" / "results.json"
     results = json.loads(results_json.read_text()) if results_json.exists() else {}

@@ -596,8 +596,10 @@ def _toy_specs():
         points, centres = G.ring_of_gaussians(RING["n"], RING["modes"], RING["radius"], RING["std"], RING["seed"])
 
         def fit_epoch(model, epoch):                      # one "epoch" = the whole run (under a minute)
-            snaps = G.toy_gan_snapshots(model, points, steps, snapshot_every=snapshot_every,
-                                        n_snapshot=n_snapshot, seed=0)
+            # 07's own call, seeds and all, so the recording is the run the lecture profile makes
+            trained, snaps = G.train_toy_gan(points, steps=steps, latent_dim=latent, lr=lr, pack=pack,
+                                             snapshot_every=snapshot_every, n_snapshot=n_snapshot, seed=0)
+            model.set_weights(trained.get_weights())
             recorded["steps"] = np.array([step for step, _, _ in snaps])
             recorded["samples"] = np.stack([samples for _, samples, _ in snaps]).astype("float32")
             return {k: float(v[-1]) for k, v in snaps[-1][2].items()}

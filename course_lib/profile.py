@@ -29,7 +29,7 @@ DESCRIPTIONS = {
     "smoke": "tiny runs that prove every cell works; its numbers mean nothing",
     "lecture": "every model below is trained live, in this run",
     "full": "long trainings, every model below trained in this run",
-    "present": "trained models loaded from checkpoints/ (make checkpoints); every other cell runs live",
+    "present": "trained models loaded from checkpoints/, every other cell runs live",
 }
 
 
