@@ -313,8 +313,8 @@ def _autoencoder_specs():
     recipes = {  # name: (builder, epochs, batch, dense?, denoising?, budget minutes)
         "ae_simple": (ae.simple_autoencoder, 50, 256, True, False, 3),
         "ae_deep": (ae.deep_sparse_autoencoder, 50, 256, True, False, 3),
-        "ae_conv": (ae.conv_autoencoder, 20, 64, False, False, 15),
-        "ae_denoising": (ae.denoising_autoencoder, 20, 64, False, True, 15),
+        "ae_conv": (ae.conv_autoencoder, 20, 64, False, False, 5),
+        "ae_denoising": (ae.denoising_autoencoder, 20, 64, False, True, 5),
     }
 
     def make(name, builder, epochs, batch, dense, denoising, minutes):
@@ -845,6 +845,10 @@ def _status_rows(directory=None):
 TABLE_START, TABLE_END = "<!-- checkpoints: written by `make checkpoints-list` -->", "<!-- /checkpoints -->"
 
 
+def _epochs(n):
+    return f"{n} epoch{'s' if n != 1 else ''}"
+
+
 def _fmt(key, value):
     if isinstance(value, float):
         return f"{value:.2%}" if ("accuracy" in key or "recognised" in key) else f"{value:.4g}"
@@ -854,18 +858,19 @@ def _fmt(key, value):
 def manifest_table(directory=None):
     """The README's table of checkpoints, from the manifest and the specs: one row per model."""
     entries = read_manifest(directory)["models"]
-    lines = ["| checkpoint | notebooks | budget | trained | MB | test figures (full MNIST test set) |",
+    lines = ["| checkpoint | notebooks | budget | trained (examples seen) | MB | test figures (full MNIST test set) |",
              "|---|---|---|---|---|---|"]
     for name, spec in SPECS.items():
         e = entries.get(name)
         if e is None:
-            lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {spec.epochs} epochs, ~{spec.budget_minutes} min "
+            lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {_epochs(spec.epochs)}, ~{spec.budget_minutes} min "
                          "| not yet | | |")
             continue
         shown = {k: v for k, v in e["figures"].items() if not k.startswith(("validation", "params", "code floats"))}
         kept = f", kept epoch {e['kept_epoch']}" if e.get("kept_epoch", e["epochs"]) != e["epochs"] else ""
-        lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {e['epochs']} epochs, ~{spec.budget_minutes} min "
-                     f"| {e['train_minutes']:.0f} min, {e['images_seen']:,} images{kept} | {e['bytes'] / 1e6:.1f} "
+        lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {_epochs(spec.epochs)}, ~{spec.budget_minutes} min "
+                     f"| {_epochs(e['epochs'])}, {e['train_minutes']:.1f} min, {e['images_seen']:,} examples{kept} "
+                     f"| {e['bytes'] / 1e6:.1f} "
                      f"| {'; '.join(f'{k}: {_fmt(k, v)}' for k, v in shown.items())} |")
     total = sum(e["bytes"] for e in entries.values()) / 1e6
     lines.append(f"\n{len(entries)} of {len(SPECS)} checkpoints trained, {total:.1f} MB in all.")
