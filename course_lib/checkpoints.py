@@ -155,8 +155,9 @@ def use(name, directory=None):
         model.compile()             # no optimizer needed; lets evaluate() compute the model's own loss
     record = entry(name, directory)
     trained = TrainedFor(record)
-    print(f"loaded checkpoints/{record['file']}: {trained.epochs} epochs, {trained.images_seen:,} "
-          f"training images, {trained.seconds / 60:.1f} min on 2 CPU cores ({record['command']})")
+    print(f"loaded checkpoints/{record['file']}: {trained.epochs} epochs, {trained.images_seen:,} training "
+          f"images, {trained.seconds / 60:.1f} min on 2 CPU cores ({record['command']})\n"
+          f"  {record['description']}")
     return model, trained
 
 
@@ -347,7 +348,8 @@ def _autoencoder_specs():
         def check(model):
             return "BCE on 200 fixed test digits", bce(model, mnist()["x_test"][check_subset()], seed=0)
 
-        _register(Spec(name, ("03_autoencoders",), builder.__doc__.strip().splitlines()[0], epochs, minutes,
+        _register(Spec(name, ("03_autoencoders", "08_evaluation") if name == "ae_simple" else ("03_autoencoders",),
+                       builder.__doc__.strip().splitlines()[0], epochs, minutes,
                        {"batch_size": batch, "peak_lr": lr, "optimizer": "Adam, cosine to 5%",
                         "noise_factor": noise if denoising else None, "train images": "55,000"},
                        builder, compile_, fit_epoch, 55_000, validate, evaluate, check))
@@ -404,8 +406,8 @@ def _vae_specs():
             return "IWAE k=10 NLL (nats), 200 fixed test digits", float(
                 -V.iwae_log_likelihood(model, d["x_test_bin"][idx], labels_of(d["y_test"][idx]), k=10, seed=0).mean())
 
-        _register(Spec(name, ("05_cvae",) if conditional else ("04a_vae", "04b_vae_likelihood", "05_cvae")
-                       if latent == 2 else ("04b_vae_likelihood",),
+        _register(Spec(name, ("05_cvae", "08_evaluation") if conditional else ("04a_vae", "04b_vae_likelihood", "05_cvae")
+                       if latent == 2 else ("04b_vae_likelihood", "08_evaluation"),
                        f"{'conditional ' if conditional else ''}VAE, latent d={latent}, encoder 512, decoder 512-512, "
                        "Bernoulli decoder", epochs, minutes,
                        {"latent_dim": latent, "decoder_hidden": decoder_hidden, "batch_size": batch,
@@ -484,7 +486,9 @@ def _pixelcnn_specs():
         def check(model):
             return f"NLL{given} ({unit}), 200 fixed test digits", score(model, "test", check_subset())
 
-        _register(Spec(name, ("06a_pixelcnn", "06b_pixelcnn_conditional_ood"),
+        _register(Spec(name, {"pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "08_evaluation"),
+                              "pixelcnn_conditional": ("06b_pixelcnn_conditional_ood",),
+                              "pixelcnn_8bit": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood")}[name],
                        f"{'class-conditional ' if conditional else ''}{kind} PixelCNN, "
                        f"{PIXELCNN_SIZES['hidden_layers']} residual 5x5 masked layers of "
                        f"{PIXELCNN_SIZES['filters']} filters (sees 19 rows up)", epochs, minutes,

@@ -150,6 +150,18 @@ def test_fast_and_compiled_samplers_match_naive_image_for_image(kind, cond):
     _assert_samplers_agree(m, labels, kind)
 
 
+def test_time_sampler_rows_takes_the_first_rows_of_a_whole_model_sampler():
+    m = P.build_pixelcnn("binary", **TINY)
+    whole, _ = P.time_sampler(m, 3, "compiled", seed=5)
+    part, seconds = P.time_sampler(m, 3, "naive", seed=5, rows=2)
+    np.testing.assert_array_equal(part[:, :2], whole[:, :2])      # the same pixels as a whole run ...
+    assert not part[:, 2:].any() and seconds > 0                   # ... and nothing below the rows taken
+    with pytest.raises(ValueError, match="whole-model sampler"):
+        P.time_sampler(m, 3, "fast", rows=2)
+    with pytest.raises(ValueError, match="at most the image height 6"):
+        P.time_sampler(m, 3, "naive", rows=7)
+
+
 def test_fast_sampler_handles_1x1_hidden_kernels():
     """A 1x1 mask-B layer sees no row above (p = 0): the fast sampler has no window for it."""
     m = P.build_pixelcnn("categorical", num_classes=10, hidden_kernel=1, **TINY)
