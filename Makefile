@@ -17,7 +17,7 @@ BUILD ?= build
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-list present slides slides-check nbval-present
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-baseline checkpoints-list present slides slides-check nbval-present
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ bench: install ## Time every notebook (lecture profile; COURSE_PROFILE=present f
 
 checkpoints: install ## Train models into checkpoints/ (NAME=... for one; MINUTES=... to stop early); resumable
 	$(BIN)/python -m course_lib.checkpoints train $(NAME) $(if $(MINUTES),--max-minutes $(MINUTES))
+
+checkpoints-baseline: install ## Measure 07's lecture-profile GANs by the manifest's protocol (NAME=dcgan or cgan): the targets' reference
+	$(BIN)/python -m course_lib.checkpoints baseline $(or $(NAME),dcgan cgan)
 
 checkpoints-list: install ## Every checkpoint: its budget, its status; rewrites the README's checkpoint table
 	$(BIN)/python -m course_lib.checkpoints list --write README.md

@@ -238,6 +238,8 @@ class Spec:
     needs: tuple = field(default=())  # checkpoints the evaluation uses (e.g. the classifier)
     keep_best: bool = False          # keep the epoch with the lowest validation figure (early stopping)
     artifacts: Callable = None       # () -> {name: array} recorded during training, saved as NAME.npz
+    baseline: tuple = None           # (epochs, what): the lecture profile's shorter run of the same recipe,
+                                     # measured by ``baseline(name)`` with the same ``evaluate``
 
 
 SPECS = {}
@@ -512,9 +514,10 @@ def _gan_specs():
 
     batch, latent = 128, 64
     recipes = {  # name: (conditional?, epochs, budget minutes)
-        "dcgan": (False, 60, 25),      # 30 epochs reached 21.9; the target (half of 4 epochs' 42.9) needs more
+        "dcgan": (False, 60, 25),      # target: half the FID of 07's lecture run (`baseline`)
         "cgan": (True, 30, 12),
     }
+    lecture_epochs = {"dcgan": 4, "cgan": 2}   # 07's EPOCHS and EPOCHS_COND in the lecture profile
 
     def make(name, conditional, epochs, minutes):
         def build():
@@ -570,7 +573,9 @@ def _gan_specs():
                         f"(Adam lr {G.CONDITIONAL_DCGAN_LEARNING_RATE if conditional else G.DCGAN_LEARNING_RATE}, "
                         f"beta_1 {G.DCGAN_BETA_1})", "train images": "55,000"},
                        build, compile_, fit_epoch, 55_000, validate, evaluate, check,
-                       check_tolerance=1e-2, needs=("classifier",), keep_best=True))
+                       check_tolerance=1e-2, needs=("classifier",), keep_best=True,
+                       baseline=(lecture_epochs[name], f"07's lecture profile: {lecture_epochs[name]} epochs, "
+                                 "the last one kept")))
 
     for name, recipe in recipes.items():
         make(name, *recipe)
@@ -765,6 +770,40 @@ def train(name, max_minutes=None, fresh=False, directory=None, log=print):
     return finish(name, model, state, directory, log)
 
 
+def baseline(name, directory=None, log=print):
+    """Train ``name``'s recipe for the lecture profile's epochs only, score it with the spec's own
+    ``evaluate`` (the manifest's protocol), and record it under ``baselines`` in the manifest:
+    the figure a checkpoint's target is stated against (e.g. "half the lecture DCGAN's FID")."""
+    spec = SPECS.get(name)
+    if spec is None or spec.baseline is None:
+        with_baseline = [n for n, s in SPECS.items() if s.baseline]
+        raise CheckpointError(f"{name!r} has no lecture-profile baseline; these do: {', '.join(with_baseline)}.")
+    epochs, what = spec.baseline
+    directory = Path(directory or checkpoint_dir())
+    for need in spec.needs:
+        path_of(need, directory)
+    log(f"[{name} baseline] {what}", flush=True)
+    keras.utils.set_random_seed(0)
+    model = spec.build()
+    spec.compile(model)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        keras.utils.set_random_seed(1000 + epoch)                # the checkpoint's own first epochs
+        spec.fit_epoch(model, epoch)
+        log(f"[{name} baseline] epoch {epoch + 1}/{epochs}, {time.perf_counter() - start:.0f} s", flush=True)
+    seconds = time.perf_counter() - start
+    results = spec.evaluate(model)
+    manifest = read_manifest(directory)
+    manifest.setdefault("baselines", {})[name] = {
+        "what": what, "epochs": epochs, "images_seen": epochs * spec.images_per_epoch,
+        "train_minutes": round(seconds / 60, 1), "figures": results,
+        "command": f"make checkpoints-baseline NAME={name}", "commit": git_commit(),
+        "date": datetime.date.today().isoformat()}
+    _write_json(directory / MANIFEST_NAME, manifest)
+    log(f"[{name} baseline] " + "; ".join(f"{k}: {_fmt(k, v)}" for k, v in results.items()))
+    return manifest["baselines"][name]
+
+
 def finish(name, model, state, directory, log=print):
     """Score the trained ``model``, save it without optimizer state, enter it in the manifest."""
     spec = SPECS[name]
@@ -859,7 +898,8 @@ def _fmt(key, value):
 
 def manifest_table(directory=None):
     """The README's table of checkpoints, from the manifest and the specs: one row per model."""
-    entries = read_manifest(directory)["models"]
+    manifest = read_manifest(directory)
+    entries, baselines = manifest["models"], manifest.get("baselines", {})
     lines = ["| checkpoint | notebooks | budget | trained (examples seen) | MB | test figures (full MNIST test set) |",
              "|---|---|---|---|---|---|"]
     for name, spec in SPECS.items():
@@ -873,10 +913,18 @@ def manifest_table(directory=None):
         lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {_epochs(spec.epochs)}, ~{spec.budget_minutes} min "
                      f"| {_epochs(e['epochs'])}, {e['train_minutes']:.1f} min, {e['images_seen']:,} examples{kept} "
                      f"| {e['bytes'] / 1e6:.1f} "
-                     f"| {'; '.join(f'{k}: {_fmt(k, v)}' for k, v in shown.items())} |")
+                     f"| {'; '.join(f'{k}: {_fmt(k, v)}' for k, v in shown.items())}{_baseline_text(baselines.get(name))} |")
     total = sum(e["bytes"] for e in entries.values()) / 1e6
     lines.append(f"\n{len(entries)} of {len(SPECS)} checkpoints trained, {total:.1f} MB in all.")
     return "\n".join(lines)
+
+
+def _baseline_text(b):
+    if not b:
+        return ""
+    shown = {k: v for k, v in b["figures"].items() if not k.startswith("validation")}
+    return (f" (lecture profile, {_epochs(b['epochs'])}: "
+            + "; ".join(f"{k.split(',')[0]}: {_fmt(k, v)}" for k, v in shown.items()) + ")")
 
 
 def write_table(readme):
@@ -902,6 +950,8 @@ def main(argv=None):
     t.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that crosses this")
     t.add_argument("--fresh", action="store_true", help="discard a saved training state and start again")
     sub.add_parser("verify", help="check every file against the manifest's sha256")
+    b = sub.add_parser("baseline", help="measure the lecture profile's short run of a recipe (the target's reference)")
+    b.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
     if args.command == "list":
         print(f"{'name':22s} {'epochs':>6s} {'budget':>7s}  status")
@@ -917,6 +967,10 @@ def main(argv=None):
         print(f"{len(read_manifest()['models']) - len(problems)} checkpoint(s) match the manifest, "
               f"{len(problems)} do not.")
         return 1 if problems else 0
+    if args.command == "baseline":
+        for name in args.names:
+            baseline(name)
+        return 0
     names = args.names or [n for n in SPECS if n not in read_manifest()["models"]]
     unknown = [n for n in names if n not in SPECS]
     if unknown:

@@ -97,6 +97,21 @@ def test_load_errors_name_the_file_and_the_fix(toy):
     assert C.load("toy", toy) is not None
 
 
+def test_baseline_is_the_recipe_cut_short_and_kept_beside_the_model(toy, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setitem(C.SPECS, "toy", dataclasses.replace(C.SPECS["toy"], baseline=(1, "one epoch")))
+    entry = C.train("toy", directory=toy, log=_quiet)
+    short = C.baseline("toy", directory=toy, log=_quiet)
+    manifest = C.read_manifest(toy)
+    assert manifest["models"]["toy"] == entry                    # the checkpoint's entry is untouched
+    assert manifest["baselines"]["toy"] == short and short["epochs"] == 1 and short["images_seen"] == 256
+    assert short["figures"]["MSE"] > entry["figures"]["MSE"]      # one epoch fits worse than three
+    monkeypatch.setitem(C.SPECS, "toy", _toy_spec())
+    with pytest.raises(C.CheckpointError, match="no lecture-profile baseline"):
+        C.baseline("toy", directory=toy)
+
+
 def test_unknown_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(C.CheckpointError, match="unknown checkpoint 'nope'"):
         C.train("nope", directory=tmp_path)
