@@ -17,7 +17,7 @@ BUILD ?= build
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-baseline checkpoints-list present slides slides-check nbval-present
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-baseline checkpoints-list choices present slides slides-check nbval-present
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ checkpoints-baseline: install ## Measure 07's lecture-profile GANs by the manife
 
 checkpoints-list: install ## Every checkpoint: its budget, its status; rewrites the README's checkpoint table
 	$(BIN)/python -m course_lib.checkpoints list --write README.md
+
+choices: install ## Re-run the validation comparisons 04b and 05 report (about 10 min) into bench/choices.json
+	$(BIN)/python -m course_lib.choices run $(NAME)
 
 toc: install ## Rewrite the README's table of contents from the notebooks' headings
 	$(BIN)/python tools/nbtools.py toc --write README.md $(NOTEBOOKS)

@@ -1,0 +1,158 @@
+"""Choices made on the validation split that a notebook reports but cannot afford to re-run.
+
+Introduced in 04b_vae_likelihood and 05_cvae. A lecture notebook has minutes; comparing four
+ways to train a VAE takes longer. ``make choices`` runs each comparison here, on the
+validation split only (the last 5,000 training digits, binarized with the course's fixed
+seed; the test set plays no part), and writes what it measured to ``bench/choices.json``
+with the date, the machine and the command. The notebooks display the figures from that
+file (``result(name)``), so every number in their text comes from this code's run.
+
+    python -m course_lib.choices run                      # every comparison (about 10 min)
+    python -m course_lib.choices run vae_decoder_schedule
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from course_lib import profile as _profile  # noqa: F401  (quiets TensorFlow's start-up log first)
+
+import keras  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "choices.json"
+N_VAL, VAL_BIN_SEED, BATCH_SIZE = 5_000, 321, 100
+
+
+class ChoiceError(ValueError):
+    """A recorded comparison is missing or unknown."""
+
+
+def _data():
+    from course_lib.data import binarize_dynamic, flatten, load_mnist, one_hot, scale
+
+    (x_train, y_train), _ = load_mnist()
+    x = flatten(scale(x_train))
+    return {"x_fit": x[:-N_VAL], "c_fit": one_hot(y_train[:-N_VAL]),
+            "x_val_bin": binarize_dynamic(x[-N_VAL:], seed=VAL_BIN_SEED), "c_val": one_hot(y_train[-N_VAL:])}
+
+
+def _train_vae(d, latent_dim, decoder_hidden, epochs, seed, schedule="cosine", conditional=False):
+    """One VAE trained as 04b / 05 train it: 55,000 dynamically binarized digits, batches of 100, XLA."""
+    from course_lib import vae as V
+    from course_lib.data import binarized_batches
+
+    keras.utils.set_random_seed(seed)
+    model = V.build_vae(latent_dim=latent_dim, num_classes=10 if conditional else None,
+                        decoder_hidden=decoder_hidden, reconstruction="bce")
+    batches = binarized_batches(d["x_fit"], BATCH_SIZE, labels=d["c_fit"] if conditional else None, seed=0)
+    optimizer = (keras.optimizers.Adam(2e-3) if schedule == "constant"
+                 else V.make_optimizer(epochs, len(batches)))
+    model.compile(optimizer=optimizer, jit_compile=True)
+    model.fit(batches, epochs=epochs, verbose=0)
+    return model
+
+
+def _val_log_p(model, d, k=100):
+    from course_lib import vae as V
+
+    return V.iwae_log_likelihood(model, d["x_val_bin"], d["c_val"] if model.num_classes else None, k=k, seed=0)
+
+
+def _summary(log_p):
+    return {"val NLL": float(-log_p.mean()), "std error": float(log_p.std() / np.sqrt(len(log_p)))}
+
+
+def _paired_se(a, b):
+    diff = a - b
+    return float(diff.std() / np.sqrt(len(diff)))
+
+
+def vae_decoder_schedule(log=print):
+    """04b, section 2: the decoder's depth x the learning-rate schedule, 2-D VAE, 12 epochs,
+    seed 0; then the two schedules of the two-layer decoder once more with seed 1."""
+    d, rows, log_ps = _data(), [], {}
+    runs = [(h, s, 0) for h in ((512,), (512, 512)) for s in ("constant", "cosine")]
+    runs += [((512, 512), s, 1) for s in ("constant", "cosine")]
+    for hidden, schedule, seed in runs:
+        t = time.perf_counter()
+        model = _train_vae(d, 2, hidden, 12, seed, schedule)
+        log_p = log_ps[(hidden, schedule, seed)] = _val_log_p(model, d)
+        rows.append({"decoder hidden": list(hidden), "schedule": schedule, "seed": seed, **_summary(log_p)})
+        log(f"  decoder {hidden}, {schedule}, seed {seed}: {rows[-1]['val NLL']:.2f} nats "
+            f"({time.perf_counter() - t:.0f} s)", flush=True)
+    seed0 = [key for key in log_ps if key[2] == 0]
+    pairs = [_paired_se(log_ps[a], log_ps[b]) for i, a in enumerate(seed0) for b in seed0[i + 1:]]
+    return {"rows": rows, "paired std error": {"min": min(pairs), "max": max(pairs)},
+            "settings": "2-D VAE, encoder 512, 12 epochs on 55,000 digits, batches of 100; constant = Adam 2e-3, "
+                        "cosine = vae.make_optimizer (3e-3 to 1.5e-4); IWAE k = 100 on the 5,000 validation digits"}
+
+
+def cvae_epochs(log=print):
+    """05, section 4: 8 or 10 epochs for the 2-D VAE and CVAE (each with its own cosine schedule)."""
+    d, rows = _data(), []
+    for name, conditional, seed in (("VAE", False, 1), ("CVAE", True, 0)):
+        for epochs in (8, 10):
+            t = time.perf_counter()
+            model = _train_vae(d, 2, (512, 512), epochs, seed, conditional=conditional)
+            rows.append({"model": name, "epochs": epochs, **_summary(_val_log_p(model, d))})
+            log(f"  {name}, {epochs} epochs: {rows[-1]['val NLL']:.2f} nats ({time.perf_counter() - t:.0f} s)",
+                flush=True)
+    return {"rows": rows, "settings": "2-D VAE and CVAE as in 05 (decoder 512, 512; vae.make_optimizer over the "
+                                      "epochs trained); IWAE k = 100 on the 5,000 validation digits"}
+
+
+COMPARISONS = {"vae_decoder_schedule": vae_decoder_schedule, "cvae_epochs": cvae_epochs}
+
+
+def result(name, path=None):
+    """The recorded outcome of comparison ``name`` (what ``make choices`` measured)."""
+    path = Path(path or RESULTS)
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    if name not in COMPARISONS:
+        raise ChoiceError(f"unknown comparison {name!r}; known: {', '.join(COMPARISONS)}.")
+    if name not in recorded:
+        raise ChoiceError(f"{path} holds no result for {name!r}: run `make choices` "
+                          f"(python -m course_lib.choices run {name}).")
+    return recorded[name]
+
+
+def run(names=None, path=None, log=print):
+    path = Path(path or RESULTS)
+    names = list(names or COMPARISONS)
+    unknown = [n for n in names if n not in COMPARISONS]
+    if unknown:
+        raise ChoiceError(f"unknown comparison(s) {', '.join(unknown)}; known: {', '.join(COMPARISONS)}.")
+    for name in names:
+        log(f"[{name}] {COMPARISONS[name].__doc__.split(chr(10))[0]}", flush=True)
+        start = time.perf_counter()
+        out = COMPARISONS[name](log=log)
+        out.update({"minutes": round((time.perf_counter() - start) / 60, 1),
+                    "command": f"python -m course_lib.choices run {name}",
+                    "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), Keras {keras.__version__}",
+                    "date": datetime.date.today().isoformat()})
+        recorded = json.loads(path.read_text()) if path.exists() else {}
+        recorded[name] = out
+        path.write_text(json.dumps(dict(sorted(recorded.items())), indent=1) + "\n")
+        log(f"[{name}] written to {path} ({out['minutes']} min)", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m course_lib.choices", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run comparisons and record them in bench/choices.json")
+    r.add_argument("names", nargs="*", help=f"default: all ({', '.join(COMPARISONS)})")
+    args = parser.parse_args(argv)
+    run(args.names)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

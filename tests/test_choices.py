@@ -1,0 +1,38 @@
+"""course_lib.choices: the validation comparisons 04b and 05 display are recorded, complete,
+and what the notebooks train is what they chose."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from course_lib import choices as C
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_missing_or_unknown_record_is_a_clear_error(tmp_path):
+    with pytest.raises(C.ChoiceError, match="unknown comparison 'nope'"):
+        C.result("nope", tmp_path / "none.json")
+    with pytest.raises(C.ChoiceError, match=r"no result for 'cvae_epochs'.*make choices"):
+        C.result("cvae_epochs", tmp_path / "none.json")
+    with pytest.raises(C.ChoiceError, match="unknown comparison"):
+        C.run(["nope"], tmp_path / "x.json")
+
+
+def test_every_comparison_is_recorded_with_its_command():
+    recorded = json.loads(C.RESULTS.read_text())
+    assert set(recorded) == set(C.COMPARISONS)
+    for name, out in recorded.items():
+        assert out["command"] == f"python -m course_lib.choices run {name}" and out["rows"], name
+        for row in out["rows"]:
+            assert 60 < row["val NLL"] < 250 and 0 < row["std error"] < 5, (name, row)
+
+
+def test_the_recorded_comparisons_cover_what_the_notebooks_compare():
+    vae = C.result("vae_decoder_schedule")["rows"]
+    assert {(tuple(r["decoder hidden"]), r["schedule"], r["seed"]) for r in vae} == {
+        ((512,), "constant", 0), ((512,), "cosine", 0), ((512, 512), "constant", 0), ((512, 512), "cosine", 0),
+        ((512, 512), "constant", 1), ((512, 512), "cosine", 1)}
+    cvae = C.result("cvae_epochs")["rows"]
+    assert {(r["model"], r["epochs"]) for r in cvae} == {("VAE", 8), ("VAE", 10), ("CVAE", 8), ("CVAE", 10)}
