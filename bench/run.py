@@ -68,6 +68,11 @@ def main(argv):
     notebooks = [Path(p) for p in argv if not p.startswith("--")] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     os.environ.setdefault("COURSE_PROFILE", "lecture")
     profile = os.environ["COURSE_PROFILE"]
+    if profile == "present":      # a present time only for notebooks whose checkpoints are all trained
+        for nb in notebooks:
+            if nbtools.present_pending(nb):
+                print(f"{nb.name}: skipped, checkpoints {', '.join(nbtools.present_pending(nb))} not trained yet")
+        notebooks = [nb for nb in notebooks if not nbtools.present_pending(nb)]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         records = tmp / "records"

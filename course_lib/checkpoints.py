@@ -179,6 +179,13 @@ def history(name, directory=None):
     return {k: v[:kept] for k, v in record["history"].items()}
 
 
+def pending(notebook, directory=None):
+    """The checkpoints ``notebook`` (a name such as ``"06b_pixelcnn_conditional_ood"``) loads in
+    the present profile that are not trained yet: empty when the notebook is ready to present."""
+    trained = read_manifest(directory)["models"]
+    return [name for name, spec in SPECS.items() if notebook in spec.notebooks and name not in trained]
+
+
 def figures(name, directory=None):
     """The test figures the manifest holds for ``name``."""
     return entry(name, directory)["figures"]

@@ -180,3 +180,23 @@ def test_readme_checkpoint_table_is_current():
     readme = (ROOT / "README.md").read_text()
     block = f"{C.TABLE_START}\n{C.manifest_table(ROOT / 'checkpoints')}\n{C.TABLE_END}"
     assert block in readme, "the README's checkpoint table is stale: run `make checkpoints-list`"
+
+
+def test_pending_lists_what_a_notebook_still_needs(toy):
+    assert C.pending("none", toy) == ["toy"]          # the toy spec names notebook "none"
+    C.train("toy", directory=toy, log=_quiet)
+    assert C.pending("none", toy) == []
+    assert C.pending("no_such_notebook", toy) == []
+
+
+def test_every_checkpoint_a_notebook_loads_names_that_notebook():
+    import re
+
+    uses = re.compile(r"checkpoints\.(?:use|figures|history)\(\s*[\"']([\w-]+)[\"']")
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        for name in {m for c in cells if c["cell_type"] == "code" for m in uses.findall("".join(c["source"]))}:
+            assert name in C.SPECS, f"{path.name} loads unknown checkpoint {name!r}"
+            assert path.stem in C.SPECS[name].notebooks, (
+                f"{path.name} loads {name!r}, but SPECS[{name!r}].notebooks does not list it, so "
+                "`make present` would not know the notebook needs it")

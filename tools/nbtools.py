@@ -6,6 +6,7 @@
     python tools/nbtools.py toc [--write README.md] NOTEBOOK...   the README's table of contents
     python tools/nbtools.py slides --out DIR NOTEBOOK...   reveal.js decks that work offline
     python tools/nbtools.py shots --out DIR DECK.html...   screenshots of decks in headless Chromium
+    python tools/nbtools.py present-ready NOTEBOOK...      those whose checkpoints are all trained
 
 Not lesson material: students never need to read this file.
 """
@@ -279,10 +280,17 @@ def run(paths, html_dir=None, timeout=1800, out_dir=None):
     # ipykernel draws figures inline (stored as image/png) only when MPLBACKEND is unset;
     # a value inherited from the shell (often Agg, for headless scripts) would lose them all.
     os.environ.pop("MPLBACKEND", None)
-    profile = os.environ.get("COURSE_PROFILE", "lecture")
+    requested = os.environ.get("COURSE_PROFILE", "lecture")
     timings = {}
     for k, path in enumerate(paths, 1):
         path = Path(path)
+        profile = requested
+        missing = present_pending(path) if requested == "present" else []
+        if missing:   # its models are not trained yet: show it as the lecture profile would
+            profile = "lecture"
+            print(f"{path.name}: checkpoints {', '.join(missing)} not trained yet "
+                  f"(`make checkpoints NAME={missing[0]}`): running it in the lecture profile", flush=True)
+        os.environ["COURSE_PROFILE"] = profile                    # what the kernel starts with
         nb = nbformat.read(path, as_version=4)
         total = sum(1 for c in nb.cells if c.cell_type == "code")
         progress = CellProgress(f"[{k}/{len(paths)}] {path.name} ({profile})", total)
@@ -305,7 +313,26 @@ def run(paths, html_dir=None, timeout=1800, out_dir=None):
         if html_dir:
             note = f" -> {export_html(nb, path, Path(html_dir))}"
         progress.finish(note)
+    os.environ["COURSE_PROFILE"] = requested
     return timings
+
+
+def loads_checkpoints(path):
+    """True if the notebook has a present-profile path (it calls ``checkpoints.use``)."""
+    nb = nbformat.read(path, as_version=4)
+    return any("checkpoints.use(" in c.source for c in nb.cells if c.cell_type == "code")
+
+
+def present_pending(path):
+    """The checkpoints a notebook loads in the present profile that are not trained yet."""
+    from course_lib import checkpoints
+
+    return checkpoints.pending(Path(path).stem) if loads_checkpoints(path) else []
+
+
+def present_ready(paths):
+    """The notebooks that load checkpoints and have every one of them trained."""
+    return [p for p in paths if loads_checkpoints(p) and not present_pending(p)]
 
 
 def export_html(nb, path, html_dir):
@@ -437,7 +464,7 @@ def write_toc(readme, paths):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides", "shots"])
+    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides", "shots", "present-ready"])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--html", help="with run: render each executed notebook to HTML in this folder")
     parser.add_argument("--executed", help="with run: write executed notebooks here instead of in place")
@@ -455,6 +482,9 @@ def main(argv=None):
         return 0
     if args.command == "run":
         run(args.notebooks, args.html, out_dir=args.executed)
+        return 0
+    if args.command == "present-ready":
+        print(" ".join(str(p) for p in present_ready(args.notebooks)))
         return 0
     if args.command == "toc":
         if args.write:
