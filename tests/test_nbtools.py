@@ -82,6 +82,21 @@ def test_run_executes_in_place_and_renders_html(tmp_path, monkeypatch):
     assert "execution" not in nb.cells[1].metadata
 
 
+def test_present_runs_a_notebook_without_its_checkpoints_in_the_lecture_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "present")
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "no_checkpoints"))   # nothing trained here
+    show = "from course_lib import current_profile\nprint(current_profile())"
+    needs = tmp_path / "06b_pixelcnn_conditional_ood.ipynb"       # a notebook the specs name
+    nbformat.write(make_nb(show + "\nif False: checkpoints.use('pixelcnn_conditional')", executed=False,
+                           outputs=False), needs)
+    plain = tmp_path / "02_kl_divergence.ipynb"                    # loads no checkpoint
+    nbformat.write(make_nb(show, executed=False, outputs=False), plain)
+    assert nbtools.present_pending(needs) and nbtools.present_ready([needs, plain]) == []
+    nbtools.run([needs, plain])
+    assert nbformat.read(needs, as_version=4).cells[1].outputs[0].text == "lecture\n"
+    assert nbformat.read(plain, as_version=4).cells[1].outputs[0].text == "present\n"
+
+
 def with_output(nb, cell, output):
     nb.cells[cell].outputs.append(output)
     return nb
