@@ -69,10 +69,11 @@ def main(argv):
     os.environ.setdefault("COURSE_PROFILE", "lecture")
     profile = os.environ["COURSE_PROFILE"]
     if profile == "present":      # a present time only for notebooks whose checkpoints are all trained
+        missing = {nb: nbtools.present_pending(nb) for nb in notebooks}
         for nb in notebooks:
-            if nbtools.present_pending(nb):
-                print(f"{nb.name}: skipped, checkpoints {', '.join(nbtools.present_pending(nb))} not trained yet")
-        notebooks = [nb for nb in notebooks if not nbtools.present_pending(nb)]
+            if missing[nb]:
+                print(f"{nb.name}: skipped, checkpoints {', '.join(missing[nb])} not trained yet")
+        notebooks = [nb for nb in notebooks if not missing[nb]]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         records = tmp / "records"

@@ -28,7 +28,7 @@ import keras  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "choices.json"
-N_VAL, VAL_BIN_SEED, BATCH_SIZE = 5_000, 321, 100
+BATCH_SIZE = 100
 
 
 class ChoiceError(ValueError):
@@ -36,12 +36,13 @@ class ChoiceError(ValueError):
 
 
 def _data():
-    from course_lib.data import binarize_dynamic, flatten, load_mnist, one_hot, scale
+    """The course's split, as ``checkpoints.mnist()`` holds it, flattened for the VAEs."""
+    from course_lib.checkpoints import mnist
+    from course_lib.data import flatten, one_hot
 
-    (x_train, y_train), _ = load_mnist()
-    x = flatten(scale(x_train))
-    return {"x_fit": x[:-N_VAL], "c_fit": one_hot(y_train[:-N_VAL]),
-            "x_val_bin": binarize_dynamic(x[-N_VAL:], seed=VAL_BIN_SEED), "c_val": one_hot(y_train[-N_VAL:])}
+    d = mnist()
+    return {"x_fit": flatten(d["x_fit"]), "c_fit": one_hot(d["y_fit"]),
+            "x_val_bin": d["x_val_bin"], "c_val": one_hot(d["y_val"])}
 
 
 def _train_vae(d, latent_dim, decoder_hidden, epochs, seed, schedule="cosine", conditional=False):
