@@ -62,3 +62,9 @@ class TrainingTimer(_callback_base()):
     @property
     def images_per_s(self):
         return self.n_examples * self.epochs / self.seconds if self.seconds else float("nan")
+
+    def summary(self, what="digits"):
+        """One line for a notebook: "trained 2 epochs of 55,000 digits: 149 s, 739 images/s"."""
+        epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
+        return (f"trained {epochs} of {self.n_examples:,} {what}: {self.seconds:.0f} s, "
+                f"{self.images_per_s:.0f} images/s")

@@ -30,6 +30,9 @@ def test_training_timer_counts_epochs_and_throughput():
     model.fit(np.zeros((32, 3)), np.zeros((32, 1)), epochs=3, verbose=0, callbacks=[timer])
     assert timer.epochs == 3 and timer.seconds > 0
     assert timer.images_per_s == pytest.approx(96 / timer.seconds)
+    assert timer.summary().startswith("trained 3 epochs of 32 digits: ")
+    timer.epochs = 1
+    assert timer.summary("images").startswith("trained 1 epoch of 32 images: ")
 
 
 def test_training_timer_bad_size():

@@ -1,0 +1,276 @@
+"""Denoising diffusion (DDPM, Ho et al. 2020) and its deterministic sampler (DDIM, Song et al.
+2021), on the course's data.
+
+Forward process: T small Gaussian noising steps, x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) e.
+They compose in closed form,
+
+    q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I),    abar_t = prod_{s<=t} (1 - beta_s),
+
+so training draws t and e ~ N(0, I), builds x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) e in one
+line, and regresses the network's eps(x_t, t) on e (the "simple" loss, mean squared error).
+Sampling runs the chain backwards from x_T ~ N(0, I):
+
+    DDPM   x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(1 - beta_t) + sigma_t z,  T network calls
+    DDIM   x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t);
+           x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s) eps,  on a few steps t > s,  no noise
+
+Times are 1..T here (``t = 0`` is the data); ``Schedule.alpha_bar[t]`` holds abar_t with
+``alpha_bar[0] = 1``.
+"""
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+SCHEDULES = ("linear", "cosine")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """betas[t] and alpha_bar[t] for t = 0..T (index 0: no noise, beta_0 = 0, abar_0 = 1)."""
+
+    betas: np.ndarray
+    alpha_bar: np.ndarray
+
+    @property
+    def T(self):
+        return len(self.betas) - 1
+
+
+def make_schedule(T=1000, kind="linear", beta_1=1e-4, beta_T=0.02):
+    """The variance schedule: ``linear`` betas from ``beta_1`` to ``beta_T`` (Ho et al. 2020),
+    or ``cosine`` (Nichol & Dhariwal 2021: abar_t = cos^2((t/T + s) / (1 + s) * pi/2), s = 0.008,
+    betas clipped at 0.999)."""
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"T must be a positive integer, got {T!r}.")
+    if kind not in SCHEDULES:
+        raise ValueError(f"kind must be one of {SCHEDULES}, got {kind!r}.")
+    if kind == "linear":
+        if not 0 < beta_1 <= beta_T < 1:
+            raise ValueError(f"need 0 < beta_1 <= beta_T < 1, got beta_1={beta_1}, beta_T={beta_T}.")
+        betas = np.linspace(beta_1, beta_T, T)
+    else:
+        s = 0.008
+        f = np.cos((np.arange(T + 1) / T + s) / (1 + s) * np.pi / 2) ** 2
+        betas = np.clip(1 - f[1:] / f[:-1], 0, 0.999)
+    betas = np.concatenate([[0.0], betas])
+    return Schedule(betas=betas, alpha_bar=np.cumprod(1 - betas))
+
+
+def _check_t(t, schedule):
+    t = np.asarray(t)
+    if not np.issubdtype(t.dtype, np.integer) or t.min() < 1 or t.max() > schedule.T:
+        raise ValueError(f"t must hold integers in 1..{schedule.T}, got {t.min()}..{t.max()} ({t.dtype}).")
+    return t
+
+
+def _per_example(values, like):
+    """(n,) coefficients shaped to broadcast against a batch ``like`` (n, ...)."""
+    return np.reshape(values, (-1,) + (1,) * (np.ndim(like) - 1)).astype("float32")
+
+
+def q_sample(x0, t, noise, schedule):
+    """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) e, for a batch with one t per example (NumPy)."""
+    x0 = np.asarray(x0, "float32")
+    ab = schedule.alpha_bar[_check_t(t, schedule)]
+    return _per_example(np.sqrt(ab), x0) * x0 + _per_example(np.sqrt(1 - ab), x0) * np.asarray(noise, "float32")
+
+
+def predict_x0(x_t, t, eps, schedule):
+    """The clean example a noise estimate implies: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+    ab = schedule.alpha_bar[_check_t(t, schedule)]
+    return (np.asarray(x_t, "float32") - _per_example(np.sqrt(1 - ab), x_t) * np.asarray(eps, "float32")) \
+        / _per_example(np.sqrt(ab), x_t)
+
+
+# ---------------------------------------------------------------------------------------
+# Networks: eps(x_t, t)
+# ---------------------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class TimeEmbedding(layers.Layer):
+    """Sinusoidal features of the step t (as in the Transformer's positions), shape (n, dim)."""
+
+    def __init__(self, dim=32, max_period=10_000, **kwargs):
+        super().__init__(**kwargs)
+        if dim < 2 or dim % 2:
+            raise ValueError(f"dim must be an even integer >= 2, got {dim!r}.")
+        self.dim, self.max_period = int(dim), max_period
+
+    def call(self, t):
+        t = ops.reshape(ops.cast(t, "float32"), (-1, 1))
+        freqs = ops.exp(-math.log(self.max_period) * ops.arange(self.dim // 2, dtype="float32") / (self.dim // 2))
+        angles = t * freqs[None, :]
+        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
+
+
+def build_mlp_denoiser(input_dim=2, hidden=128, depth=3, time_dim=32):
+    """eps(x_t, t) for 2-D toy data: [x_t, embedding(t)] -> ``depth`` Dense(hidden, SiLU) -> Dense(input_dim)."""
+    x = keras.Input((input_dim,), name="x_t")
+    t = keras.Input((), dtype="int32", name="t")
+    temb = layers.Dense(hidden, activation="silu")(TimeEmbedding(time_dim)(t))
+    h = layers.Dense(hidden)(x)
+    for _ in range(depth):
+        h = layers.Dense(hidden, activation="silu")(layers.Add()([h, temb]))
+    return keras.Model([x, t], layers.Dense(input_dim, name="eps")(h), name="mlp_denoiser")
+
+
+def build_unet(filters=32, time_dim=64):
+    """A small U-Net eps(x_t, t) for (28, 28, 1) images: 28 -> 14 -> 7 and back, with skip
+    connections; the step's embedding is added to every block's features."""
+    x = keras.Input((28, 28, 1), name="x_t")
+    t = keras.Input((), dtype="int32", name="t")
+    temb = layers.Dense(time_dim, activation="silu")(TimeEmbedding(time_dim)(t))
+
+    def block(h, width):
+        h = layers.Conv2D(width, 3, padding="same", activation="silu")(h)
+        h = layers.Add()([h, layers.Reshape((1, 1, width))(layers.Dense(width)(temb))])
+        return layers.Conv2D(width, 3, padding="same", activation="silu")(h)
+
+    h28 = block(x, filters)                                                   # 28 x 28
+    h14 = block(layers.AveragePooling2D(2)(h28), 2 * filters)                  # 14 x 14
+    h7 = block(layers.AveragePooling2D(2)(h14), 2 * filters)                   # 7 x 7
+    u14 = block(layers.Concatenate()([layers.UpSampling2D()(h7), h14]), 2 * filters)
+    u28 = block(layers.Concatenate()([layers.UpSampling2D()(u14), h28]), filters)
+    return keras.Model([x, t], layers.Conv2D(1, 1, name="eps")(u28), name="unet")
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class Diffusion(keras.Model):
+    """A denoiser network and its schedule, trained on the simple loss: ``fit(x0)`` with
+    examples scaled to [-1, 1] (images) or standardised (points). Logs ``loss``, the mean
+    squared error between the true and the predicted noise."""
+
+    def __init__(self, denoiser, T=1000, schedule="linear", seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.denoiser, self.schedule_kind = denoiser, schedule
+        self.schedule = make_schedule(T, schedule)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._alpha_bar = ops.convert_to_tensor(self.schedule.alpha_bar, "float32")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.input_shape_ = tuple(denoiser.inputs[0].shape[1:])
+
+    @property
+    def T(self):
+        return self.schedule.T
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def call(self, inputs, training=False):
+        return self.denoiser(inputs, training=training)
+
+    def _check_batch(self, x):
+        if tuple(x.shape[1:]) != self.input_shape_:
+            raise ValueError(f"this diffusion model takes examples of shape {self.input_shape_}, got a batch "
+                             f"of shape {tuple(x.shape)}.")
+
+    def simple_loss(self, x0):
+        """E_{t, e} ||e - eps(x_t, t)||^2 / dim on the batch, one random t per example."""
+        self._check_batch(x0)
+        n = ops.shape(x0)[0]
+        t = keras.random.randint((n,), 1, self.T + 1, seed=self.seed_generator)
+        noise = keras.random.normal(ops.shape(x0), seed=self.seed_generator)
+        ab = ops.reshape(ops.take(self._alpha_bar, t), (-1,) + (1,) * (len(x0.shape) - 1))
+        x_t = ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * noise
+        return ops.mean(ops.square(noise - self.denoiser([x_t, t], training=True)))
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x0 = ops.cast(x0, "float32")
+        with tf.GradientTape() as tape:
+            loss = self.simple_loss(x0)
+        grads = tape.gradient(loss, self.denoiser.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.denoiser.trainable_weights))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self.loss_tracker.update_state(self.simple_loss(ops.cast(x0, "float32")))
+        return {"loss": self.loss_tracker.result()}
+
+    def fit(self, x=None, *args, **kwargs):
+        if hasattr(x, "shape"):
+            self._check_batch(x)
+        return super().fit(x, *args, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "T": self.T, "schedule": self.schedule_kind,
+                "denoiser": keras.saving.serialize_keras_object(self.denoiser)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["denoiser"] = keras.saving.deserialize_keras_object(config["denoiser"])
+        return cls(**config)
+
+
+# ---------------------------------------------------------------------------------------
+# Samplers
+# ---------------------------------------------------------------------------------------
+
+def _eps(denoiser, x, t, batch_size):
+    out = [denoiser([x[s:s + batch_size], np.full(len(x[s:s + batch_size]), t, "int32")], training=False)
+           for s in range(0, len(x), batch_size)]
+    return np.concatenate([ops.convert_to_numpy(o) for o in out])
+
+
+def _start(shape, n, seed):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    rng = np.random.default_rng(seed)
+    return rng, rng.standard_normal((n,) + tuple(shape)).astype("float32")
+
+
+def ddpm_sample(denoiser, schedule, n, shape, seed=0, batch_size=1000, keep=(), progress=False):
+    """Ancestral sampling: T network calls from x_T ~ N(0, I), sigma_t^2 = beta_t. Returns
+    (x_0, {t: x_t for t in keep})."""
+    from course_lib.progress import progress_bar
+
+    rng, x = _start(shape, n, seed)
+    kept = {}
+    steps = range(schedule.T, 0, -1)
+    for t in (progress_bar(steps, desc="DDPM steps") if progress else steps):
+        if t in keep:
+            kept[t] = x.copy()
+        beta, ab = schedule.betas[t], schedule.alpha_bar[t]
+        eps = _eps(denoiser, x, t, batch_size)
+        x = (x - beta / np.sqrt(1 - ab) * eps) / np.sqrt(1 - beta)
+        if t > 1:
+            x = x + np.sqrt(beta) * rng.standard_normal(x.shape).astype("float32")
+    return x, kept
+
+
+def ddim_times(T, steps):
+    """The ``steps`` times DDIM visits, T down to 1, evenly spaced."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= T:
+        raise ValueError(f"steps must be an integer in 1..{T}, got {steps!r}.")
+    return np.unique(np.round(np.linspace(1, T, steps)).astype(int))[::-1]
+
+
+def ddim_sample(denoiser, schedule, n, shape, steps=50, seed=0, batch_size=1000, x_T=None, progress=False):
+    """Deterministic DDIM (eta = 0): ``steps`` network calls; returns x_0. ``x_T`` overrides the
+    start (the same start gives the same sample: DDIM is a map from noise to data)."""
+    from course_lib.progress import progress_bar
+
+    x = _start(shape, n, seed)[1] if x_T is None else np.array(x_T, "float32")
+    times = ddim_times(schedule.T, steps)
+    pairs = list(zip(times, list(times[1:]) + [0]))
+    for t, s in (progress_bar(pairs, desc="DDIM steps") if progress else pairs):
+        eps = _eps(denoiser, x, int(t), batch_size)
+        x0_hat = (x - np.sqrt(1 - schedule.alpha_bar[t]) * eps) / np.sqrt(schedule.alpha_bar[t])
+        x = np.sqrt(schedule.alpha_bar[s]) * x0_hat + np.sqrt(1 - schedule.alpha_bar[s]) * eps
+    return x

@@ -1,0 +1,81 @@
+"""course_lib.diffusion: the closed-form forward process, the schedule, the samplers with an
+oracle network, the loss, bad input."""
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib import diffusion as D
+
+
+@pytest.mark.parametrize("kind", D.SCHEDULES)
+def test_alpha_bar_is_monotone_inside_0_1(kind):
+    s = D.make_schedule(1000, kind)
+    ab = s.alpha_bar[1:]
+    assert s.alpha_bar[0] == 1 and np.all((ab > 0) & (ab < 1)) and np.all(np.diff(ab) < 0)
+    assert ab[-1] < 1e-3                                  # x_T is almost pure noise
+
+
+def test_closed_form_q_matches_t_noising_steps_one_at_a_time():
+    s = D.make_schedule(200, "linear", beta_T=0.05)
+    rng = np.random.default_rng(0)
+    x0 = np.full(200_000, 1.5)
+    x = x0.copy()
+    for t in range(1, s.T + 1):
+        x = np.sqrt(1 - s.betas[t]) * x + np.sqrt(s.betas[t]) * rng.standard_normal(x.shape)
+        if t in (1, 20, 200):
+            closed = D.q_sample(x0, np.full(len(x0), t), rng.standard_normal(x.shape), s)
+            for a in (x, closed):    # both: mean sqrt(abar_t) x0, variance 1 - abar_t (MC error ~ 0.003)
+                assert a.mean() == pytest.approx(np.sqrt(s.alpha_bar[t]) * 1.5, abs=0.01)
+                assert a.var() == pytest.approx(1 - s.alpha_bar[t], abs=0.01 + 0.01 * (1 - s.alpha_bar[t]))
+
+
+def _oracle(x0, schedule):
+    """The noise that makes x_t out of the known x0: a perfect eps network for that x0."""
+    def eps(inputs, training=False):
+        x_t, t = (np.asarray(v) for v in inputs)
+        ab = schedule.alpha_bar[t].reshape((-1,) + (1,) * (x_t.ndim - 1))
+        return (x_t - np.sqrt(ab) * x0[:len(x_t)]) / np.sqrt(1 - ab)
+    return eps
+
+
+def test_true_noise_turns_x_t_back_into_x0_and_ddim_with_an_oracle_lands_on_x0():
+    s = D.make_schedule(100)
+    rng = np.random.default_rng(1)
+    x0 = rng.uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
+    t, noise = rng.integers(1, 101, 8), rng.standard_normal(x0.shape)
+    np.testing.assert_allclose(D.predict_x0(D.q_sample(x0, t, noise, s), t, noise, s), x0, atol=1e-4)
+    for steps in (100, 10, 1):
+        np.testing.assert_allclose(D.ddim_sample(_oracle(x0, s), s, 8, x0.shape[1:], steps=steps), x0, atol=1e-3)
+    # DDPM's ancestral chain with the oracle: every step's mean points at x0; the last step adds no noise
+    sample, kept = D.ddpm_sample(_oracle(x0, s), s, 8, x0.shape[1:], keep=(100, 50))
+    assert set(kept) == {100, 50}
+    np.testing.assert_allclose(sample, x0, atol=0.05)
+
+
+def test_diffusion_trains_on_points_and_checks_its_input():
+    keras.utils.set_random_seed(0)
+    model = D.Diffusion(D.build_mlp_denoiser(2, hidden=32, depth=2), T=50)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    points = np.random.default_rng(0).normal(size=(512, 2)).astype("float32")
+    loss = model.fit(points, batch_size=128, epochs=3, verbose=0).history["loss"]
+    assert np.isfinite(loss).all() and loss[-1] < 1.1              # an untrained net's error is about 1
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        model.fit(np.zeros((4, 3), "float32"), verbose=0)
+    clone = D.Diffusion.from_config(model.get_config())
+    assert clone.T == 50 and clone.schedule_kind == "linear"
+    assert D.build_unet(filters=8)([np.zeros((2, 28, 28, 1), "float32"), np.array([1, 5])]).shape == (2, 28, 28, 1)
+
+
+def test_bad_settings_raise_value_errors():
+    s = D.make_schedule(10)
+    with pytest.raises(ValueError, match="T must be"):
+        D.make_schedule(0)
+    with pytest.raises(ValueError, match="kind"):
+        D.make_schedule(10, "quadratic")
+    with pytest.raises(ValueError, match="1..10"):
+        D.q_sample(np.zeros(2), np.array([0, 3]), np.zeros(2), s)
+    with pytest.raises(ValueError, match="steps"):
+        D.ddim_times(10, 11)
+    with pytest.raises(ValueError, match="even"):
+        D.TimeEmbedding(3)

@@ -1,0 +1,65 @@
+"""course_lib.wgan: the gradient penalty against its closed form, the critic's steps, bad input."""
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib import gan as G
+from course_lib import wgan as W
+
+
+def _linear_critic(weights):
+    critic = keras.Sequential([keras.Input((len(weights),)), keras.layers.Dense(1, use_bias=True)])
+    critic.layers[-1].set_weights([np.asarray(weights, "float32")[:, None], np.array([0.3], "float32")])
+    return critic
+
+
+def test_gradient_penalty_is_zero_for_a_unit_norm_linear_critic_and_its_closed_form_otherwise():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=(64, 3)).astype("float32")
+    unit = np.array([0.6, 0.0, 0.8])                        # ||w|| = 1: 1-Lipschitz, slope 1 everywhere
+    assert float(W.gradient_penalty(_linear_critic(unit), real, fake, seed=0)) == pytest.approx(0, abs=1e-6)
+    # a linear critic's gradient is w everywhere: the penalty is (||w|| - 1)^2 for any interpolate
+    for scale in (0.5, 2.0, 3.0):
+        gp = float(W.gradient_penalty(_linear_critic(scale * unit), real, fake, seed=0))
+        assert gp == pytest.approx((scale - 1) ** 2, rel=1e-5)
+    # a non-linear critic: f(x) = ||x||^2 has gradient 2x, so the penalty depends on where xhat lies
+    eps = rng.uniform(size=64).astype("float32")
+    between = eps[:, None] * real + (1 - eps[:, None]) * fake
+    expected = np.mean((2 * np.linalg.norm(between, axis=1) - 1) ** 2)
+    square = lambda x: keras.ops.sum(x ** 2, axis=1)  # noqa: E731
+    assert float(W.gradient_penalty(square, real, fake, epsilon=eps)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_critic_gap_is_the_difference_of_means_and_critic_score_batches():
+    assert float(W.critic_gap(np.array([1.0, 3.0]), np.array([-1.0, 0.0, 1.0]))) == pytest.approx(2.0)
+    critic = _linear_critic([1.0, -1.0])
+    x = np.arange(10, dtype="float32").reshape(5, 2)
+    np.testing.assert_allclose(W.critic_score(critic, x, batch_size=2), x[:, 0] - x[:, 1] + 0.3, rtol=1e-6)
+
+
+def test_wgan_gp_steps_train_the_critic_to_separate_and_log_its_estimate():
+    points, _ = G.ring_of_gaussians(512, seed=0)
+    keras.utils.set_random_seed(0)
+    wgan = W.WGANGP(G.build_mlp_generator(2, hidden=16), G.build_mlp_discriminator(2, hidden=16), n_critic=3)
+    wgan.compile(keras.optimizers.Adam(1e-3, beta_1=0.5), keras.optimizers.Adam(1e-3, beta_1=0.5))
+    hist = wgan.fit(points, batch_size=128, epochs=2, verbose=0).history
+    assert set(hist) == {"critic_loss", "g_loss", "gp", "w_estimate"}
+    assert all(np.isfinite(v).all() for v in hist.values())
+    assert hist["w_estimate"][-1] > 0            # the critic scores real points above the generator's
+    clone = W.WGANGP.from_config(wgan.get_config())
+    assert clone.n_critic == 3 and clone.gp_weight == 10.0
+
+
+def test_wgan_gp_bad_settings_raise_value_errors():
+    g, d = G.build_mlp_generator(2, hidden=8), G.build_mlp_discriminator(2, hidden=8)
+    with pytest.raises(ValueError, match="n_critic"):
+        W.WGANGP(g, d, n_critic=0)
+    with pytest.raises(ValueError, match="gp_weight"):
+        W.WGANGP(g, d, gp_weight=-1.0)
+    with pytest.raises(ValueError, match="pack must be 1"):
+        W.WGANGP(g, G.build_mlp_discriminator(2, hidden=8, pack=2), pack=2)
+    with pytest.raises(ValueError, match="one generator loss"):
+        W.WGANGP(g, d).compile(keras.optimizers.Adam(), keras.optimizers.Adam(), generator_loss="saturating")
+    with pytest.raises(ValueError, match="one shape"):
+        W.gradient_penalty(d, np.zeros((4, 2)), np.zeros((4, 3)))
