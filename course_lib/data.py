@@ -227,3 +227,18 @@ def slant(images):
     cov = (w * (height - h_mean) * (column - c_mean)).sum(axis=(1, 2))
     var = (w * (height - h_mean) ** 2).sum(axis=(1, 2))
     return cov / var
+
+
+def two_moons(n, noise=0.05, seed=0):
+    """``n`` 2-D points on two interleaved half circles (the "two moons"), with Gaussian
+    ``noise``, standardised to mean 0 and variance 1 per coordinate; float32 (09_flows).
+    Built here from its formula: nothing is downloaded."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}.")
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(0, np.pi, n)
+    upper = rng.random(n) < 0.5
+    points = np.stack([np.where(upper, np.cos(angle), 1 - np.cos(angle)),
+                       np.where(upper, np.sin(angle), 0.5 - np.sin(angle))], axis=1)
+    points = points + noise * rng.standard_normal((n, 2))
+    return ((points - points.mean(0)) / points.std(0)).astype("float32")

@@ -593,3 +593,35 @@ def plot_precision_recall(points, kinds=None, title="Precision vs recall", k=Non
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_density_2d(panels, lim=3.0, grid=200, suptitle=None):
+    """One row of 2-D panels (09_flows, 10_diffusion): each entry of ``panels`` is
+    (title, points) with points (n, 2), drawn as a scatter, or (title, log_density) with a
+    callable (m, 2) -> (m,) log p, drawn as the density p on a ``grid`` x ``grid`` square."""
+    if not panels:
+        raise ValueError("plot_density_2d() needs at least one (title, points or log_density) panel.")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 3.0), squeeze=False)
+    axis = np.linspace(-lim, lim, grid)
+    xx, yy = np.meshgrid(axis, axis)
+    square = np.stack([xx.ravel(), yy.ravel()], axis=1).astype("float32")
+    for ax, (title, what) in zip(axes[0], panels):
+        if callable(what):
+            density = np.exp(np.asarray(what(square), "float64")).reshape(grid, grid)
+            ax.imshow(density, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis", aspect="equal")
+        else:
+            points = np.asarray(what)
+            if points.ndim != 2 or points.shape[1] != 2:
+                raise ValueError(f"points must be (n, 2), got {points.shape} for panel {title!r}.")
+            ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.3)
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

@@ -241,3 +241,22 @@ def test_plot_precision_recall_labels_axes_and_keeps_legend_outside():
     assert len(ax.collections) == 2 and ax.get_legend().get_bbox_to_anchor() is not None
     with pytest.raises(ValueError):
         plot_precision_recall({})
+
+
+def test_plot_density_2d_draws_points_and_densities():
+    from course_lib.plotting import plot_density_2d
+
+    seen = []
+
+    def log_p(points):
+        seen.append(points.shape)
+        return -0.5 * (points ** 2).sum(1) - np.log(2 * np.pi)
+
+    fig = plot_density_2d([("data", np.zeros((10, 2))), ("model", log_p)], grid=20, suptitle="s")
+    assert len(fig.axes) == 2 and seen == [(400, 2)]
+    assert fig.axes[1].images[0].get_array().max() == pytest.approx(1 / (2 * np.pi), rel=0.05)
+    assert fig.axes[0].get_xlabel() == "$x_1$" and fig.axes[1].get_title() == "model"
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        plot_density_2d([("bad", np.zeros((3, 3)))])
+    with pytest.raises(ValueError, match="at least one"):
+        plot_density_2d([])
