@@ -5,9 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
-# The notebooks that load checkpoints in the present profile and have all of them trained (CI runs
-# them once more, in smoke form); expanded when used, after `install`
-PRESENT_NOTEBOOKS = $(shell $(BIN)/python tools/nbtools.py present-ready $(NOTEBOOKS))
 
 # Everything below runs inside the virtual environment; jupyter kernels find its python first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -48,10 +45,18 @@ slides-check: slides ## Screenshots of two slides of two decks in headless Chrom
 lab: install ## Start Jupyter Lab on the notebooks
 	env -u MPLBACKEND $(BIN)/jupyter lab notebooks/
 
-test: install unit nbcheck nbval nbval-present ## Unit tests + notebook hygiene + notebooks re-executed (smoke, and smoke with checkpoints)
+# `make test` is one pytest session on two workers: the notebooks in the smoke profile, their
+# present-profile copies (smoke sizes, checkpoints loaded; see `nbtools.py present-copies`) and
+# the unit tests (the long notebooks first), so that neither core waits for a phase to end. The targets
+# unit, nbval and nbval-present run each part alone.
+NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
+test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel
+	@copies="$$($(BIN)/python tools/nbtools.py present-copies --out $(NBVAL_PRESENT_DIR) $(NOTEBOOKS))"; \
+	COURSE_PROFILE=smoke env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider \
+		-n $(JOBS) --dist loadscope $(NOTEBOOKS) $$copies tests
 
 unit: install ## Unit tests only
-	COURSE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests
 
 nbcheck: install ## Notebooks are clean: executed, no errors, no absolute paths, no metadata noise, import course_lib
 	$(BIN)/python tools/nbtools.py check $(NOTEBOOKS)
@@ -61,9 +66,10 @@ nbval: install ## Re-execute the notebooks in the smoke profile; compare the # N
 		-n $(JOBS) --dist loadscope $(NOTEBOOKS)
 
 nbval-present: install ## The present profile in smoke form: smoke sizes, trained models loaded from checkpoints/
-	$(if $(strip $(PRESENT_NOTEBOOKS)),COURSE_PROFILE=smoke COURSE_USE_CHECKPOINTS=1 env -u MPLBACKEND \
-		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider -n $(JOBS) --dist loadscope $(PRESENT_NOTEBOOKS),\
-		echo "no notebook has all its checkpoints trained yet")
+	@copies="$$($(BIN)/python tools/nbtools.py present-copies --out $(NBVAL_PRESENT_DIR) $(NOTEBOOKS))"; \
+	if [ -z "$$copies" ]; then echo "no notebook has all its checkpoints trained yet"; else \
+		COURSE_PROFILE=smoke env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider \
+			-n $(JOBS) --dist loadscope $$copies; fi
 
 bench: install ## Time every notebook (lecture profile; COURSE_PROFILE=present for that one) and write bench/results.md; NB=... for some
 	$(BIN)/python bench/run.py $(NB)

@@ -65,6 +65,11 @@ class TrainingTimer(_callback_base()):
 
     def summary(self, what="digits"):
         """One line for a notebook: "trained 2 epochs of 55,000 digits: 149 s, 739 images/s"."""
-        epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
-        return (f"trained {epochs} of {self.n_examples:,} {what}: {self.seconds:.0f} s, "
-                f"{self.images_per_s:.0f} images/s")
+        return training_summary(self, what)
+
+
+def training_summary(timer, what="digits"):
+    """The line ``TrainingTimer.summary`` prints, for anything with its attributes (also a
+    checkpoint's ``checkpoints.TrainedFor``)."""
+    epochs = f"{timer.epochs} epoch{'' if timer.epochs == 1 else 's'}"
+    return f"trained {epochs} of {timer.n_examples:,} {what}: {timer.seconds:.0f} s, {timer.images_per_s:.0f} images/s"

@@ -143,6 +143,12 @@ class TrainedFor:
         self.n_examples = self.images_seen // kept
         self.images_per_s = self.images_seen / self.seconds if self.seconds else float("nan")
 
+    def summary(self, what="digits"):
+        """The line ``bench.TrainingTimer.summary`` prints, for the checkpoint's training."""
+        from course_lib.bench import training_summary
+
+        return training_summary(self, what)
+
 
 def use(name, directory=None):
     """For a notebook: load checkpoint ``name``, print one line saying what was loaded and

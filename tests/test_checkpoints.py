@@ -65,6 +65,9 @@ def test_train_writes_file_and_manifest(toy):
     with zipfile.ZipFile(toy / "toy.keras") as z:                # saved without optimizer state
         assert not json.loads(z.read("config.json")).get("compile_config")
     assert getattr(C.load("toy", toy), "optimizer", None) is None
+    trained = C.TrainedFor(entry)                # what a notebook's present path prints and tabulates
+    assert (trained.epochs, trained.images_seen, trained.n_examples) == (3, 768, 256)
+    assert trained.summary("images").startswith("trained 3 epochs of 256 images: ")
 
 
 def test_resumed_training_equals_uninterrupted(toy, tmp_path_factory):

@@ -97,6 +97,27 @@ def test_present_runs_a_notebook_without_its_checkpoints_in_the_lecture_profile(
     assert nbformat.read(plain, as_version=4).cells[1].outputs[0].text == "present\n"
 
 
+def test_present_copies_set_the_checkpoint_flag_first_and_skip_notebooks_not_ready(tmp_path, monkeypatch):
+    import json
+
+    (tmp_path / "ckpt").mkdir()
+    trained = {name: {} for name in ("ae_simple", "ae_deep", "ae_conv", "ae_denoising")}   # 03's four
+    (tmp_path / "ckpt" / "MANIFEST.json").write_text(json.dumps({"models": trained}))
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "ckpt"))        # 06b's are not trained here
+    ready = tmp_path / "03_autoencoders.ipynb"
+    nbformat.write(make_nb("x = 1\nif False: checkpoints.use('ae_simple')"), ready)
+    pending = tmp_path / "06b_pixelcnn_conditional_ood.ipynb"
+    nbformat.write(make_nb("if False: checkpoints.use('pixelcnn_conditional')"), pending)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stale.ipynb").write_text("{}")                         # a copy from an earlier run
+    copies = nbtools.present_copies([ready, pending], tmp_path / "out")
+    assert copies == [tmp_path / "out" / "03_autoencoders.ipynb"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["03_autoencoders.ipynb"]
+    copy, original = (nbformat.read(p, as_version=4) for p in (copies[0], ready))
+    assert 'os.environ["COURSE_USE_CHECKPOINTS"] = "1"' in copy.cells[0].source
+    assert [c.source for c in copy.cells[1:]] == [c.source for c in original.cells]
+
+
 def with_output(nb, cell, output):
     nb.cells[cell].outputs.append(output)
     return nb

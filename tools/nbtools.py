@@ -7,6 +7,8 @@
     python tools/nbtools.py slides --out DIR NOTEBOOK...   reveal.js decks that work offline
     python tools/nbtools.py shots --out DIR DECK.html...   screenshots of decks in headless Chromium
     python tools/nbtools.py present-ready NOTEBOOK...      those whose checkpoints are all trained
+    python tools/nbtools.py present-copies --out DIR NOTEBOOK...   copies of those that set
+                                                           COURSE_USE_CHECKPOINTS=1 first (make test)
 
 Not lesson material: students never need to read this file.
 """
@@ -335,6 +337,30 @@ def present_ready(paths):
     return [p for p in paths if loads_checkpoints(p) and not present_pending(p)]
 
 
+PRESENT_SETUP = ("# Added by `nbtools.py present-copies` for `make test`: this copy runs as the present profile\n"
+                 "# in smoke form (smoke sizes, trained models loaded from checkpoints/).\n"
+                 "import os\n\nos.environ[\"COURSE_USE_CHECKPOINTS\"] = \"1\"")
+
+
+def present_copies(paths, out_dir):
+    """For each notebook ready to present, a copy in ``out_dir`` whose first cell sets
+    ``COURSE_USE_CHECKPOINTS=1``: one pytest session can then re-execute the notebooks as they
+    are and as the present profile runs them (nbval starts one kernel per file, with the
+    environment of the test process). Returns the copies' paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob("*.ipynb"):
+        stale.unlink()
+    copies = []
+    for path in present_ready(paths):
+        nb = nbformat.read(path, as_version=4)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(PRESENT_SETUP, id="present0"))
+        target = out_dir / Path(path).name
+        nbformat.write(nb, target)
+        copies.append(target)
+    return copies
+
+
 def export_html(nb, path, html_dir):
     from nbconvert import HTMLExporter
 
@@ -464,12 +490,14 @@ def write_toc(readme, paths):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides", "shots", "present-ready"])
+    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides", "shots", "present-ready",
+                                                    "present-copies"])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--html", help="with run: render each executed notebook to HTML in this folder")
     parser.add_argument("--executed", help="with run: write executed notebooks here instead of in place")
     parser.add_argument("--write", help="with toc: fill the table-of-contents block of this README")
-    parser.add_argument("--out", default="build/slides", help="with slides: the folder for the decks")
+    parser.add_argument("--out", default="build/slides",
+                        help="with slides: the folder for the decks; with present-copies: for the copies")
     args = parser.parse_args(argv)
 
     if args.command == "shots":
@@ -482,6 +510,9 @@ def main(argv=None):
         return 0
     if args.command == "run":
         run(args.notebooks, args.html, out_dir=args.executed)
+        return 0
+    if args.command == "present-copies":
+        print(" ".join(str(p) for p in present_copies(args.notebooks, args.out)))
         return 0
     if args.command == "present-ready":
         print(" ".join(str(p) for p in present_ready(args.notebooks)))
