@@ -1,7 +1,8 @@
 """Input checks shared by the course's models, at the boundary where data comes in.
 
 ``run_checked`` wraps a Keras ``fit``/``evaluate`` so that a model's own check function sees
-the data first (``vae.VAE`` and ``pixelcnn.PixelCNN`` use it); ``check_labels`` is the one
+the data first; ``CheckedFit`` gives a model both wrappers (``vae.VAE``, ``pixelcnn.PixelCNN``
+and ``pixelrnn.PixelRNN`` use it); ``check_labels`` is the one
 definition of "one-hot labels" for the CVAE and the conditional PixelCNN. A bad input gets a ValueError
 that says what was expected and what came, also when it arrives through a tf.data pipeline.
 """
@@ -34,6 +35,20 @@ def run_checked(method, check, x=None, *args, **kwargs):
         if errors:                 # TensorFlow wraps a batch's ValueError: raise the original
             raise errors[0] from None
         raise
+
+
+class CheckedFit:
+    """Mixin for a ``keras.Model`` with a ``_check_inputs(x)`` method: ``fit`` and ``evaluate``
+    run it on the data first (``run_checked``). A tf.data pipeline shuffles itself, so
+    ``fit`` does not ask Keras to shuffle one."""
+
+    def fit(self, x=None, *args, **kwargs):
+        if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
+            kwargs.setdefault("shuffle", False)
+        return run_checked(super().fit, self._check_inputs, x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        return run_checked(super().evaluate, self._check_inputs, x, *args, **kwargs)
 
 
 def _checked(data, check, errors, packed):

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from course_lib.checks import check_labels, run_checked
+from course_lib.checks import CheckedFit, check_labels
 
 MASK_TYPES = ("A", "B")
 KINDS = ("categorical", "binary")
@@ -140,7 +140,7 @@ def _check_positive_int(**values):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class PixelCNN(keras.Model):
+class PixelCNN(CheckedFit, keras.Model):
     """A PixelCNN for grey images of ``image_shape`` (28 x 28 by default).
 
         x -> MaskedConv2D(A, first_kernel) -> ReLU
@@ -291,14 +291,6 @@ class PixelCNN(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return {m.name: m.result() for m in self.metrics}
-
-    def fit(self, x=None, *args, **kwargs):
-        if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
-            kwargs.setdefault("shuffle", False)      # a tf.data pipeline shuffles itself
-        return run_checked(super().fit, self._check_inputs, x, *args, **kwargs)
-
-    def evaluate(self, x=None, *args, **kwargs):
-        return run_checked(super().evaluate, self._check_inputs, x, *args, **kwargs)
 
     def summary_rows(self):
         """One row per layer in the order of the forward pass (for ``plotting.describe_model``)."""

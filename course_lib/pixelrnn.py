@@ -16,11 +16,11 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from course_lib.checks import run_checked
+from course_lib.checks import CheckedFit
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class PixelRNN(keras.Model):
+class PixelRNN(CheckedFit, keras.Model):
     """An LSTM of ``units`` over the ``image_shape`` pixels of binary images (0/1), read in
     raster order. ``fit(x)`` minimises -log p(x) in nats per image, logged as ``loss``."""
 
@@ -71,14 +71,6 @@ class PixelRNN(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return {"loss": self.nll_tracker.result()}
-
-    def fit(self, x=None, *args, **kwargs):
-        if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
-            kwargs.setdefault("shuffle", False)      # a tf.data pipeline shuffles itself
-        return run_checked(super().fit, self._check_inputs, x, *args, **kwargs)
-
-    def evaluate(self, x=None, *args, **kwargs):
-        return run_checked(super().evaluate, self._check_inputs, x, *args, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "image_shape": list(self.image_shape), "units": self.units}

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from course_lib.checks import check_labels, run_checked  # noqa: F401  (check_labels: also vae.check_labels)
+from course_lib.checks import CheckedFit, check_labels  # noqa: F401  (check_labels: also vae.check_labels)
 from course_lib.divergences import kl_to_standard_normal
 
 RECONSTRUCTIONS = ("mse", "bce")
@@ -108,7 +108,7 @@ def _tensors(first, second):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class VAE(keras.Model):
+class VAE(CheckedFit, keras.Model):
     """encoder -> Lambda(sample_z) -> decoder, trained on reconstruction + kl_weight * KL.
 
     ``vae(x)`` (or ``vae([x, c])`` when conditional) returns ``(x_hat, mu, log_sigma)``.
@@ -157,14 +157,6 @@ class VAE(keras.Model):
         x, c = inputs
         check_labels(c, self.num_classes, len_like=x)
         return x, c
-
-    def fit(self, x=None, *args, **kwargs):
-        if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
-            kwargs.setdefault("shuffle", False)  # a tf.data pipeline shuffles itself
-        return run_checked(super().fit, self._check_inputs, x, *args, **kwargs)
-
-    def evaluate(self, x=None, *args, **kwargs):
-        return run_checked(super().evaluate, self._check_inputs, x, *args, **kwargs)
 
     def _check_inputs(self, x):
         """ValueError unless ``x`` is what the model takes: flat images (n, input_dim) with

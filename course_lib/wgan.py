@@ -75,7 +75,7 @@ class WGANGP(GAN):
         if "generator_loss" in kwargs:
             raise ValueError("a WGAN has one generator loss, -E f(G(z)); do not pass generator_loss.")
         keras.Model.compile(self, **kwargs)
-        self.d_optimizer, self.g_optimizer, self.generator_loss_kind = d_optimizer, g_optimizer, "wasserstein"
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
 
     def train_step(self, data):
         import tensorflow as tf
