@@ -45,15 +45,21 @@ slides-check: slides ## Screenshots of two slides of two decks in headless Chrom
 lab: install ## Start Jupyter Lab on the notebooks
 	env -u MPLBACKEND $(BIN)/jupyter lab notebooks/
 
-# `make test` is one pytest session on two workers: the notebooks in the smoke profile, their
-# present-profile copies (smoke sizes, checkpoints loaded; see `nbtools.py present-copies`) and
-# the unit tests (the long notebooks first), so that neither core waits for a phase to end. The targets
-# unit, nbval and nbval-present run each part alone.
+# `make test` is one pytest session on two workers: every notebook in the smoke profile and, for
+# those with a present path, then again in the same kernel as the present profile in smoke form
+# (smoke sizes, checkpoints loaded; see `nbtools.py test-notebooks`), beside the unit tests, so
+# that neither core waits for a phase to end. The targets unit, nbval and nbval-present run each part alone.
+# Files go longest first (seconds measured in one `make test`, 2026-12-02), so that neither
+# core ends idle while the other finishes a long notebook.
 NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
+TEST_ORDER := notebooks/07_gan.ipynb notebooks/08_evaluation.ipynb tests/test_pixelcnn.py tests/test_nbtools.py \
+	notebooks/06a_pixelcnn.ipynb notebooks/06b_pixelcnn_conditional_ood.ipynb tests/test_checkpoints.py \
+	notebooks/04a_vae.ipynb tests/test_vae.py
+TEST_FILES := $(TEST_ORDER) $(filter-out $(TEST_ORDER),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
 test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel
-	@copies="$$($(BIN)/python tools/nbtools.py present-copies --out $(NBVAL_PRESENT_DIR) $(NOTEBOOKS))"; \
+	@files="$$($(BIN)/python tools/nbtools.py test-notebooks --out $(BUILD)/nbval-test $(TEST_FILES))"; \
 	COURSE_PROFILE=smoke env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider \
-		-n $(JOBS) --dist loadscope $(NOTEBOOKS) $$copies tests
+		-n $(JOBS) --dist loadscope $$files
 
 unit: install ## Unit tests only
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests

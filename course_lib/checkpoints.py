@@ -64,7 +64,16 @@ def read_manifest(directory=None):
     return json.loads(path.read_text())
 
 
+def spec_notebooks():
+    """{checkpoint: [notebooks that load it]} for every spec, trained or not. The manifest keeps a
+    copy under ``"notebooks"``, so that tools/nbtools.py tells which notebooks are ready to present
+    from the JSON alone, without starting TensorFlow (a test checks that the copy is current)."""
+    return {name: list(spec.notebooks) for name, spec in SPECS.items()}
+
+
 def _write_json(path, obj):
+    if path.name == MANIFEST_NAME:
+        obj = {**obj, "notebooks": spec_notebooks()}
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=float) + "\n")
     os.replace(tmp, path)
@@ -189,7 +198,7 @@ def pending(notebook, directory=None):
     """The checkpoints ``notebook`` (a name such as ``"06b_pixelcnn_conditional_ood"``) loads in
     the present profile that are not trained yet: empty when the notebook is ready to present."""
     trained = read_manifest(directory)["models"]
-    return [name for name, spec in SPECS.items() if notebook in spec.notebooks and name not in trained]
+    return [name for name, notebooks in spec_notebooks().items() if notebook in notebooks and name not in trained]
 
 
 def figures(name, directory=None):
@@ -982,6 +991,7 @@ def main(argv=None):
             print(f"{name:22s} {epochs:6d} {minutes:5d} m  {status}   ({notebooks})")
         if args.write:
             write_table(args.write)
+            _write_json(checkpoint_dir() / MANIFEST_NAME, read_manifest())   # refreshes its "notebooks"
         return 0
     if args.command == "verify":
         problems = [(n, p) for n, p in verify() if p]

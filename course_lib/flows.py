@@ -13,7 +13,10 @@ Its Jacobian is triangular (the moved coordinates never feed s or t), so the det
 the product of the diagonal, and the inverse is as cheap as the forward map:
 x = m * z + (1 - m) * (z - t(m * z)) * exp(-s(m * z)). Layers alternate their masks so that
 every coordinate is moved: halves of a vector (``dense``), or a checkerboard of pixels
-(``conv``). s = scale * tanh(.) keeps the first steps stable; the last layer of each s/t
+(``conv``). ``multiscale`` is RealNVP's image architecture: checkerboard couplings at full
+resolution, then twice a *squeeze* (each 2x2 block of pixels becomes 4 channels, a
+volume-preserving reshape) followed by couplings on *channel masks* (half of the channels
+kept), so the later layers see a wider neighbourhood at a quarter of the cost per layer. s = scale * tanh(.) keeps the first steps stable; the last layer of each s/t
 network starts at zero, so an untrained flow is the identity.
 
 Images: 8-bit levels are *dequantized*, x = (level + u) / 256 with u ~ U(0, 1), which makes
@@ -30,7 +33,9 @@ import numpy as np
 from keras import layers, ops
 
 LOG_2PI = math.log(2 * math.pi)
-KINDS = ("dense", "conv")
+KINDS = ("dense", "conv")            # what a coupling layer's s/t network is
+FLOW_KINDS = ("dense", "conv", "multiscale")
+CHANNEL_PATTERNS = ("first", "second", "even", "odd")
 
 
 def checkerboard(shape, parity=0):
@@ -38,6 +43,19 @@ def checkerboard(shape, parity=0):
     h, w, c = shape
     board = (np.add.outer(np.arange(h), np.arange(w)) % 2 == parity).astype("float32")
     return np.repeat(board[:, :, None], c, axis=2)
+
+
+def channel_mask(shape, pattern):
+    """A (H, W, C) float mask keeping half of the channels: the ``first`` or ``second`` half, or
+    the ``even`` or ``odd`` ones. After a squeeze, channel (2 dy + dx) C0 + c holds the pixel at
+    (dy, dx) of each 2x2 block, so halves split a block's rows and even/odd its columns (C0 = 1)."""
+    h, w, c = shape
+    if pattern not in CHANNEL_PATTERNS or c < 2 or c % 2:
+        raise ValueError(f"channel masks need an even number of channels and a pattern in {CHANNEL_PATTERNS}, "
+                         f"got {c} channels and {pattern!r}.")
+    index = np.arange(c)
+    keep = {"first": index < c // 2, "second": index >= c // 2, "even": index % 2 == 0, "odd": index % 2 == 1}[pattern]
+    return np.broadcast_to(keep.astype("float32"), (h, w, c)).copy()
 
 
 def halves(dim, parity=0):
@@ -104,8 +122,29 @@ class AffineCoupling(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
+class Squeeze(layers.Layer):
+    """(H, W, C) -> (H/2, W/2, 4C): each 2x2 block of pixels becomes 4 channels. A permutation
+    of the coordinates, so log |det| = 0; ``inverse`` undoes it."""
+
+    def call(self, x):
+        n, h, w, c = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+        x = ops.reshape(x, (n, h // 2, 2, w // 2, 2, c))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (n, h // 2, w // 2, 4 * c)), ops.zeros((n,))
+
+    def inverse(self, z):
+        n, h, w, c = ops.shape(z)[0], z.shape[1], z.shape[2], z.shape[3]
+        z = ops.reshape(z, (n, h, w, 2, 2, c // 4))
+        z = ops.transpose(z, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(z, (n, 2 * h, 2 * w, c // 4))
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
 class RealNVP(keras.Model):
     """A stack of ``couplings`` affine coupling layers with alternating masks and a N(0, I) base.
+    ``multiscale`` (images whose sides divide by 4): ``couplings`` layers at each of three
+    scales, full resolution (checkerboards), then after each of two squeezes (channel masks
+    cycling first / second / even / odd); z then has shape ``latent_shape``, (H/4, W/4, 16C).
     ``fit(x)`` minimises the mean negative log-likelihood (nats per example), logged as ``loss``."""
 
     def __init__(self, event_shape, couplings=6, kind="dense", hidden=64, seed=0, **kwargs):
@@ -115,12 +154,31 @@ class RealNVP(keras.Model):
             raise ValueError(f"couplings must be an integer >= 2 (each half is moved at least once), got {couplings!r}.")
         if kind == "dense" and len(self.event_shape) != 1:
             raise ValueError(f"a dense flow takes vectors: event_shape must be (d,), got {self.event_shape}.")
-        if kind == "conv" and len(self.event_shape) != 3:
-            raise ValueError(f"a conv flow takes images: event_shape must be (H, W, C), got {self.event_shape}.")
+        if kind not in FLOW_KINDS:
+            raise ValueError(f"kind must be one of {FLOW_KINDS}, got {kind!r}.")
+        if kind in ("conv", "multiscale") and len(self.event_shape) != 3:
+            raise ValueError(f"a {kind} flow takes images: event_shape must be (H, W, C), got {self.event_shape}.")
+        if kind == "multiscale" and (self.event_shape[0] % 4 or self.event_shape[1] % 4):
+            raise ValueError(f"a multiscale flow squeezes twice: height and width must divide by 4, got "
+                             f"{self.event_shape}.")
         self.couplings, self.kind, self.hidden, self.seed = int(couplings), kind, int(hidden), seed
-        make_mask = (lambda p: halves(self.event_shape[0], p)) if kind == "dense" \
-            else (lambda p: checkerboard(self.event_shape, p))
-        self.steps = [AffineCoupling(make_mask(i % 2), kind, hidden, name=f"coupling_{i}") for i in range(couplings)]
+        if kind == "dense":
+            self.steps = [AffineCoupling(halves(self.event_shape[0], i % 2), "dense", hidden, name=f"coupling_{i}")
+                          for i in range(couplings)]
+        elif kind == "conv":
+            self.steps = [AffineCoupling(checkerboard(self.event_shape, i % 2), "conv", hidden, name=f"coupling_{i}")
+                          for i in range(couplings)]
+        else:
+            h, w, c = self.event_shape
+            self.steps = [AffineCoupling(checkerboard(self.event_shape, i % 2), "conv", hidden, name=f"coupling_0_{i}")
+                          for i in range(couplings)]
+            for scale in (1, 2):
+                self.steps.append(Squeeze(name=f"squeeze_{scale}"))
+                shape = (h >> scale, w >> scale, c << (2 * scale))
+                self.steps += [AffineCoupling(channel_mask(shape, CHANNEL_PATTERNS[i % 4]), "conv", hidden,
+                                              name=f"coupling_{scale}_{i}") for i in range(couplings)]
+        self.latent_shape = self.event_shape if kind != "multiscale" else \
+            (self.event_shape[0] // 4, self.event_shape[1] // 4, self.event_shape[2] * 16)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.dim = int(np.prod(self.event_shape))
 
@@ -128,10 +186,10 @@ class RealNVP(keras.Model):
     def metrics(self):
         return [self.loss_tracker]
 
-    def _check(self, x):
-        if tuple(x.shape[1:]) != self.event_shape:
-            raise ValueError(f"this flow takes examples of shape {self.event_shape}, got a batch of shape "
-                             f"{tuple(x.shape)}.")
+    def _check(self, x, shape=None, what="examples"):
+        shape = self.event_shape if shape is None else shape
+        if tuple(x.shape[1:]) != shape:
+            raise ValueError(f"this flow takes {what} of shape {shape}, got a batch of shape {tuple(x.shape)}.")
 
     def call(self, x, return_steps=False):
         """z = f(x) and log |det df/dx| per example (and every intermediate x, with ``return_steps``)."""
@@ -150,7 +208,7 @@ class RealNVP(keras.Model):
 
     def inverse(self, z, return_steps=False):
         """x = f^-1(z) (and every intermediate, from z to x, with ``return_steps``)."""
-        self._check(z)
+        self._check(z, self.latent_shape, "codes z")
         trace = [z]
         for step in reversed(self.steps):
             z = step.inverse(z)
@@ -159,7 +217,7 @@ class RealNVP(keras.Model):
 
     def sample(self, n, seed=0, temperature=1.0):
         """``n`` samples x = f^-1(z), z ~ N(0, temperature^2 I), as NumPy."""
-        z = temperature * np.random.default_rng(seed).standard_normal((n,) + self.event_shape).astype("float32")
+        z = temperature * np.random.default_rng(seed).standard_normal((n,) + self.latent_shape).astype("float32")
         return ops.convert_to_numpy(self.inverse(z))
 
     def train_step(self, data):

@@ -146,6 +146,12 @@ def test_shipped_files_match_manifest_and_size_limit():
         assert entry["figures"] and entry["images_seen"] > 0 and entry["commit"], name
 
 
+def test_manifest_names_the_notebooks_of_every_spec():
+    """tools/nbtools.py reads which notebooks load which checkpoint from the manifest's JSON."""
+    assert C.read_manifest(ROOT / "checkpoints").get("notebooks") == C.spec_notebooks(), \
+        "the manifest's notebook map is stale: run `make checkpoints-list`"
+
+
 _REPRODUCE = """
 import json, sys
 from course_lib import checkpoints as C

@@ -15,23 +15,26 @@ def _randomised(flow, x, scale=None, seed=0):
     The default scale keeps each s/t network's gain near 1 (3x3 kernels over 16 channels have
     144 inputs), so that float32 round-off is not amplified layer after layer."""
     flow(x)
-    scale = scale or (0.1 if flow.kind == "conv" else 0.3)
+    scale = scale or (0.3 if flow.kind == "dense" else 0.1)
     rng = np.random.default_rng(seed)
     for w in flow.weights:
         w.assign(scale * rng.standard_normal(w.shape).astype("float32") + (1.0 if "scale" in w.path else 0.0))
     return flow
 
 
-@pytest.mark.parametrize("kind,shape", [("dense", (2,)), ("dense", (5,)), ("conv", (4, 4, 1)), ("conv", (28, 28, 1))])
+@pytest.mark.parametrize("kind,shape", [("dense", (2,)), ("dense", (5,)), ("conv", (4, 4, 1)), ("conv", (28, 28, 1)),
+                                        ("multiscale", (28, 28, 1))])
 def test_x_to_z_to_x_is_the_identity(kind, shape):
     x = np.random.default_rng(1).normal(size=(16,) + shape).astype("float32")
     flow = _randomised(F.RealNVP(shape, couplings=4, kind=kind, hidden=16), x)
     z, _ = flow(x)
-    assert not np.allclose(z, x, atol=1e-2)                      # the flow does move the data
+    assert z.shape[1:] == flow.latent_shape and np.prod(flow.latent_shape) == np.prod(shape)
+    untrained = x if kind != "multiscale" else F.Squeeze()(F.Squeeze()(x)[0])[0]   # what the identity gives
+    assert not np.allclose(z, untrained, atol=1e-2)              # the flow does move the data
     np.testing.assert_allclose(flow.inverse(z), x, atol=1e-4)
 
 
-@pytest.mark.parametrize("kind,shape", [("dense", (2,)), ("dense", (3,)), ("conv", (4, 4, 1))])
+@pytest.mark.parametrize("kind,shape", [("dense", (2,)), ("dense", (3,)), ("conv", (4, 4, 1)), ("multiscale", (4, 4, 1))])
 def test_log_determinant_equals_the_autodiff_jacobians(kind, shape):
     x = tf.constant(np.random.default_rng(2).normal(size=(6,) + shape).astype("float32"))
     flow = _randomised(F.RealNVP(shape, couplings=4, kind=kind, hidden=16), x)
@@ -42,6 +45,34 @@ def test_log_determinant_equals_the_autodiff_jacobians(kind, shape):
     jac = tape.batch_jacobian(z_flat, x)
     jac = tf.reshape(jac, (6, z_flat.shape[1], z_flat.shape[1]))
     np.testing.assert_allclose(logdet, np.linalg.slogdet(jac.numpy().astype("float64"))[1], rtol=1e-4, atol=1e-4)
+
+
+def test_squeeze_moves_each_2x2_block_into_channels_and_back():
+    x = np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)
+    squeezed, logdet = F.Squeeze()(x)
+    assert squeezed.shape == (2, 2, 2, 12) and np.all(np.asarray(logdet) == 0)
+    # channel (2 dy + dx) * C + c of block (i, j) is pixel (2i + dy, 2j + dx), channel c
+    np.testing.assert_array_equal(np.asarray(squeezed)[1, 1, 0, (2 * 1 + 0) * 3 + 2], x[1, 3, 0, 2])
+    np.testing.assert_array_equal(np.sort(np.asarray(squeezed).ravel()), x.ravel())   # a permutation
+    np.testing.assert_array_equal(F.Squeeze().inverse(squeezed), x)
+
+
+def test_channel_masks_keep_half_of_the_channels():
+    for pattern, kept in [("first", [0, 1]), ("second", [2, 3]), ("even", [0, 2]), ("odd", [1, 3])]:
+        mask = F.channel_mask((3, 3, 4), pattern)
+        assert mask.shape == (3, 3, 4) and np.all(mask[..., kept] == 1) and mask.sum() == 3 * 3 * 2
+    with pytest.raises(ValueError, match="even number of channels"):
+        F.channel_mask((3, 3, 1), "first")
+
+
+def test_a_multiscale_flow_saves_and_loads_in_safe_mode(tmp_path):
+    x = np.random.default_rng(4).normal(size=(3, 8, 8, 1)).astype("float32")
+    flow = _randomised(F.RealNVP((8, 8, 1), couplings=2, kind="multiscale", hidden=4), x)
+    assert [type(s).__name__ for s in flow.steps].count("Squeeze") == 2 and flow.latent_shape == (2, 2, 16)
+    flow.save(tmp_path / "flow.keras")
+    loaded = keras.saving.load_model(tmp_path / "flow.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.log_prob(x), flow.log_prob(x), rtol=1e-5)
+    assert loaded.sample(2, seed=1).shape == (2, 8, 8, 1)
 
 
 def test_a_2d_flow_density_integrates_to_one():
@@ -96,3 +127,9 @@ def test_bad_input_raises_value_errors():
         F.RealNVP((4, 4, 1), kind="dense")
     with pytest.raises(ValueError, match="both"):
         F.AffineCoupling(np.ones(2))
+    with pytest.raises(ValueError, match="divide by 4"):
+        F.RealNVP((14, 14, 1), kind="multiscale")
+    with pytest.raises(ValueError, match="kind must be"):
+        F.RealNVP((4, 4, 1), kind="glow")
+    with pytest.raises(ValueError, match=r"codes z of shape \(1, 1, 16\)"):
+        F.RealNVP((4, 4, 1), kind="multiscale", couplings=2).inverse(np.zeros((2, 4, 4, 1), "float32"))

@@ -70,24 +70,13 @@ def test_redefining_course_lib_is_flagged():
     assert any("redefines course_lib's load_mnist" in p for p in nbtools.problems("x", nb, LIB))
 
 
-def test_run_executes_in_place_and_renders_html(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    path = tmp_path / "tiny.ipynb"
-    nbformat.write(make_nb("from course_lib import current_profile\nprint(current_profile())",
-                           executed=False, outputs=False), path)
-    timings = nbtools.run([path], html_dir=tmp_path / "html")
-    nb = nbformat.read(path, as_version=4)
-    assert nb.cells[1].outputs[0].text == "smoke\n" and nb.cells[1].execution_count == 1
-    assert timings["tiny"] > 0 and (tmp_path / "html" / "tiny.html").exists()
-    assert "execution" not in nb.cells[1].metadata
-
-
 def test_present_runs_a_notebook_without_its_checkpoints_in_the_lecture_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "present")
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "no_checkpoints"))   # nothing trained here
     show = "from course_lib import current_profile\nprint(current_profile())"
     needs = tmp_path / "06b_pixelcnn_conditional_ood.ipynb"       # a notebook the specs name
-    nbformat.write(make_nb(show + "\nif False: checkpoints.use('pixelcnn_conditional')", executed=False,
+    nbformat.write(make_nb(show + "\nfrom course_lib import use_checkpoints\n"
+                           "if use_checkpoints(): checkpoints.use('pixelcnn_conditional')", executed=False,
                            outputs=False), needs)
     plain = tmp_path / "02_kl_divergence.ipynb"                    # loads no checkpoint
     nbformat.write(make_nb(show, executed=False, outputs=False), plain)
@@ -105,9 +94,9 @@ def test_present_copies_set_the_checkpoint_flag_first_and_skip_notebooks_not_rea
     (tmp_path / "ckpt" / "MANIFEST.json").write_text(json.dumps({"models": trained}))
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "ckpt"))        # 06b's are not trained here
     ready = tmp_path / "03_autoencoders.ipynb"
-    nbformat.write(make_nb("x = 1\nif False: checkpoints.use('ae_simple')"), ready)
+    nbformat.write(make_nb("x = 1\nif use_checkpoints(): checkpoints.use('ae_simple')"), ready)
     pending = tmp_path / "06b_pixelcnn_conditional_ood.ipynb"
-    nbformat.write(make_nb("if False: checkpoints.use('pixelcnn_conditional')"), pending)
+    nbformat.write(make_nb("if use_checkpoints(): checkpoints.use('pixelcnn_conditional')"), pending)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "stale.ipynb").write_text("{}")                         # a copy from an earlier run
     copies = nbtools.present_copies([ready, pending], tmp_path / "out")
@@ -116,6 +105,35 @@ def test_present_copies_set_the_checkpoint_flag_first_and_skip_notebooks_not_rea
     copy, original = (nbformat.read(p, as_version=4) for p in (copies[0], ready))
     assert 'os.environ["COURSE_USE_CHECKPOINTS"] = "1"' in copy.cells[0].source
     assert [c.source for c in copy.cells[1:]] == [c.source for c in original.cells]
+
+
+def test_make_test_runs_a_presentable_notebook_twice_in_one_kernel(tmp_path, monkeypatch):
+    """And `nbtools.run` executes a notebook in place and renders its HTML."""
+    import json
+
+    (tmp_path / "ckpt").mkdir()
+    trained = {name: {} for name in ("ae_simple", "ae_deep", "ae_conv", "ae_denoising")}   # 03's four
+    (tmp_path / "ckpt" / "MANIFEST.json").write_text(json.dumps({"models": trained}))
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    monkeypatch.delenv("COURSE_USE_CHECKPOINTS", raising=False)
+    ready = tmp_path / "03_autoencoders.ipynb"        # a present path (not executed here: no course_lib import)
+    nbformat.write(make_nb("import os\nprint(os.environ.get('COURSE_USE_CHECKPOINTS'), 'leftover' in dir())",
+                           "leftover = 1\nif False and use_checkpoints(): checkpoints.use('ae_simple')",
+                           executed=False, outputs=False), ready)
+    always = tmp_path / "08_evaluation.ipynb"         # loads checkpoints in every profile: no present path
+    nbformat.write(make_nb("checkpoints.use('ae_simple')"), always)
+    plan = nbtools.test_notebooks([ready, always], tmp_path / "out")
+    assert plan == [tmp_path / "out" / "03_autoencoders+present.ipynb", always]
+    nb = nbformat.read(plan[0], as_version=4)
+    assert len(nb.cells) == 2 * 3 + 1 and nb.cells[3].id == "switch-to-present"
+    assert len({c.id for c in nb.cells}) == len(nb.cells)          # ids stay unique
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    timings = nbtools.run([plan[0]], html_dir=tmp_path / "html")       # `make course`'s runner: in place, HTML
+    nb = nbformat.read(plan[0], as_version=4)
+    printed = [c.outputs[0].text for c in nb.cells if c.cell_type == "code" and c.outputs]
+    assert printed == ["None False\n", "1 False\n"]   # smoke first; then checkpoints, and a cleared namespace
+    assert nb.cells[1].execution_count == 1 and "execution" not in nb.cells[1].metadata
+    assert timings["03_autoencoders+present"] > 0 and (tmp_path / "html" / "03_autoencoders+present.html").exists()
 
 
 def with_output(nb, cell, output):

@@ -8,7 +8,9 @@
     python tools/nbtools.py shots --out DIR DECK.html...   screenshots of decks in headless Chromium
     python tools/nbtools.py present-ready NOTEBOOK...      those whose checkpoints are all trained
     python tools/nbtools.py present-copies --out DIR NOTEBOOK...   copies of those that set
-                                                           COURSE_USE_CHECKPOINTS=1 first (make test)
+                                                           COURSE_USE_CHECKPOINTS=1 first (make nbval-present)
+    python tools/nbtools.py test-notebooks --out DIR NOTEBOOK...   what `make test` re-executes: each
+                                                           notebook, run twice in one kernel if it has a present path
 
 Not lesson material: students never need to read this file.
 """
@@ -320,16 +322,32 @@ def run(paths, html_dir=None, timeout=1800, out_dir=None):
 
 
 def loads_checkpoints(path):
-    """True if the notebook has a present-profile path (it calls ``checkpoints.use``)."""
+    """True if the notebook has a present-profile path: it calls ``checkpoints.use`` where
+    ``use_checkpoints()`` says so. (A notebook that loads checkpoints in every profile, as 08
+    does, has no separate present path.)"""
     nb = nbformat.read(path, as_version=4)
-    return any("checkpoints.use(" in c.source for c in nb.cells if c.cell_type == "code")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    return "checkpoints.use(" in code and "use_checkpoints()" in code
 
 
 def present_pending(path):
-    """The checkpoints a notebook loads in the present profile that are not trained yet."""
-    from course_lib import checkpoints
+    """The checkpoints a notebook loads in the present profile that are not trained yet. Read from
+    the manifest's JSON (its ``"notebooks"`` map, kept current by course_lib.checkpoints), so that
+    `make test` need not start TensorFlow to plan its runs."""
+    if not loads_checkpoints(path):
+        return []
+    import json
 
-    return checkpoints.pending(Path(path).stem) if loads_checkpoints(path) else []
+    folder = Path(os.environ.get("COURSE_CHECKPOINT_DIR") or Path(__file__).resolve().parents[1] / "checkpoints")
+    manifest = folder / "MANIFEST.json"
+    manifest = json.loads(manifest.read_text()) if manifest.exists() else {}
+    stem = Path(path).stem
+    if "notebooks" not in manifest:                   # no manifest yet: ask the specs themselves (slow)
+        from course_lib import checkpoints
+
+        return checkpoints.pending(stem, folder)
+    return [name for name, notebooks in manifest["notebooks"].items()
+            if stem in notebooks and name not in manifest["models"]]
 
 
 def present_ready(paths):
@@ -340,6 +358,43 @@ def present_ready(paths):
 PRESENT_SETUP = ("# Added by `nbtools.py present-copies` for `make test`: this copy runs as the present profile\n"
                  "# in smoke form (smoke sizes, trained models loaded from checkpoints/).\n"
                  "import os\n\nos.environ[\"COURSE_USE_CHECKPOINTS\"] = \"1\"")
+
+
+SWITCH_TO_PRESENT = (
+    "# Added by `nbtools.py test-notebooks` for `make test`. The cells above ran this notebook in the\n"
+    "# smoke profile; the cells below run it again, in the same kernel (one start-up, not two), as the\n"
+    "# present profile in smoke form: smoke sizes, trained models loaded from checkpoints/.\n"
+    "%reset -f\n"
+    "import os\n\nimport keras\nimport matplotlib.pyplot as plt\n\n"
+    "keras.backend.clear_session()   # fresh layer names, as in a new kernel\n"
+    "plt.close(\"all\")\n"
+    "os.environ[\"COURSE_USE_CHECKPOINTS\"] = \"1\"\n"
+    "del os, keras, plt")
+
+
+def test_notebooks(paths, out_dir):
+    """The notebooks ``make test`` re-executes. A notebook ready to present is replaced by a file
+    ``NAME+present.ipynb`` in ``out_dir`` that holds its cells twice, with a cell between that
+    clears the namespace and sets ``COURSE_USE_CHECKPOINTS=1``: both profiles are checked, and
+    the kernel start and TensorFlow import (about 6 s) are paid once. Returns the paths to run,
+    in the order given."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob("*.ipynb"):
+        stale.unlink()
+    ready = set(map(str, present_ready([p for p in paths if str(p).endswith(".ipynb")])))
+    plan = []                                       # other paths (the test files) pass through
+    for path in paths:
+        if str(path) not in ready:
+            plan.append(Path(path))
+            continue
+        nb = nbformat.read(path, as_version=4)
+        second = [nbformat.from_dict({**c, "id": f"present-{c.get('id', i)}"}) for i, c in enumerate(nb.cells)]
+        nb.cells = nb.cells + [nbformat.v4.new_code_cell(SWITCH_TO_PRESENT, id="switch-to-present")] + second
+        target = out_dir / f"{Path(path).stem}+present.ipynb"
+        nbformat.write(nb, target)
+        plan.append(target)
+    return plan
 
 
 def present_copies(paths, out_dir):
@@ -491,13 +546,14 @@ def write_toc(readme, paths):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides", "shots", "present-ready",
-                                                    "present-copies"])
+                                                    "present-copies", "test-notebooks"])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--html", help="with run: render each executed notebook to HTML in this folder")
     parser.add_argument("--executed", help="with run: write executed notebooks here instead of in place")
     parser.add_argument("--write", help="with toc: fill the table-of-contents block of this README")
     parser.add_argument("--out", default="build/slides",
-                        help="with slides: the folder for the decks; with present-copies: for the copies")
+                        help="with slides: the folder for the decks; with present-copies and test-notebooks: "
+                             "for the copies")
     args = parser.parse_args(argv)
 
     if args.command == "shots":
@@ -510,6 +566,9 @@ def main(argv=None):
         return 0
     if args.command == "run":
         run(args.notebooks, args.html, out_dir=args.executed)
+        return 0
+    if args.command == "test-notebooks":
+        print(" ".join(str(p) for p in test_notebooks(args.notebooks, args.out)))
         return 0
     if args.command == "present-copies":
         print(" ".join(str(p) for p in present_copies(args.notebooks, args.out)))
