@@ -53,7 +53,7 @@ lab: install ## Start Jupyter Lab on the notebooks
 # core ends idle while the other finishes a long notebook.
 NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
 TEST_ORDER := notebooks/07_gan.ipynb notebooks/08_evaluation.ipynb tests/test_pixelcnn.py tests/test_nbtools.py \
-	notebooks/06a_pixelcnn.ipynb notebooks/06b_pixelcnn_conditional_ood.ipynb tests/test_checkpoints.py \
+	notebooks/06a_pixelcnn.ipynb notebooks/06b_pixelcnn_conditional_ood.ipynb notebooks/09_flows.ipynb tests/test_checkpoints.py \
 	notebooks/04a_vae.ipynb tests/test_vae.py
 TEST_FILES := $(TEST_ORDER) $(filter-out $(TEST_ORDER),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
 test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel

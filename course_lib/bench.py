@@ -1,7 +1,8 @@
 """Let ``make bench`` collect the figures a notebook measures, from the notebook's own run.
 
 ``record()`` writes JSON only when ``$COURSE_BENCH_DIR`` is set (bench/run.py sets it);
-in a normal notebook run it does nothing. ``TrainingTimer`` measures training throughput.
+in a normal notebook run it does nothing. ``TrainingTimer`` measures training throughput;
+``WallClockBudget`` stops a ``fit`` after a given number of seconds (equal-time races).
 """
 
 import json
@@ -66,6 +67,42 @@ class TrainingTimer(_callback_base()):
     def summary(self, what="digits"):
         """One line for a notebook: "trained 2 epochs of 55,000 digits: 149 s, 739 images/s"."""
         return training_summary(self, what)
+
+
+class WallClockBudget(_callback_base()):
+    """Keras callback: stop ``fit`` once ``seconds`` of wall time have passed (checked after each
+    batch), so that two models can be compared at an equal training time. Records the curve
+    ``(seconds, images seen, loss)`` after the first batch and every ``every`` batches; ``loss``
+    is the batch loss Keras reports (its running mean over the epoch)."""
+
+    def __init__(self, seconds, batch_size, every=10):
+        super().__init__()
+        if not seconds > 0 or batch_size < 1 or every < 1:
+            raise ValueError(f"need seconds > 0, batch_size >= 1 and every >= 1, got {seconds}, {batch_size}, {every}.")
+        self.budget, self.batch_size, self.every = float(seconds), int(batch_size), int(every)
+        self.curve, self.batches, self.seconds = [], 0, 0.0
+
+    def on_train_begin(self, logs=None):
+        self._start, self.batches, self.curve = time.perf_counter(), 0, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        elapsed = time.perf_counter() - self._start
+        if (self.batches == 1 or self.batches % self.every == 0) and logs and "loss" in logs:
+            self.curve.append((elapsed, self.images_seen, float(logs["loss"])))
+        if elapsed >= self.budget:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.seconds = time.perf_counter() - self._start
+
+    @property
+    def images_seen(self):
+        return self.batches * self.batch_size
+
+    @property
+    def images_per_s(self):
+        return self.images_seen / self.seconds if self.seconds else float("nan")
 
 
 def training_summary(timer, what="digits"):

@@ -515,7 +515,7 @@ def _pixelcnn_specs():
 
         _register(Spec(name, {"pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "08_evaluation"),
                               "pixelcnn_conditional": ("06b_pixelcnn_conditional_ood",),
-                              "pixelcnn_8bit": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood")}[name],
+                              "pixelcnn_8bit": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "09_flows")}[name],
                        f"{'class-conditional ' if conditional else ''}{kind} PixelCNN, "
                        f"{PIXELCNN_SIZES['hidden_layers']} residual 5x5 masked layers of "
                        f"{PIXELCNN_SIZES['filters']} filters (sees 19 rows up)", epochs, minutes,
@@ -683,7 +683,45 @@ def _toy_specs():
                    lambda m: ("mean of 20,000 samples", bimodal_moments(m)[0])))
 
 
-for _make in (_classifier_specs, _autoencoder_specs, _vae_specs, _pixelcnn_specs, _gan_specs, _toy_specs):
+# -- 09's normalizing flow ---------------------------------------------------------------
+
+def _flow_specs():
+    from course_lib import flows as F
+
+    epochs, batch, peak_lr = 6, 64, 1e-3
+
+    def build():
+        model = F.RealNVP((28, 28, 1), **F.MNIST_SIZES)
+        model(np.zeros((1, 28, 28, 1), "float32"))
+        return model
+
+    def compile_(model):
+        model.compile(optimizer=F.make_optimizer(epochs, _steps(len(mnist()["x_fit_u8"]), batch), peak_lr=peak_lr))
+
+    def fit_epoch(model, epoch):
+        y = F.to_logit(F.dequantize(mnist()["x_fit_u8"], seed=epoch))[0]    # fresh noise every epoch
+        return _last(model.fit(y, batch_size=batch, epochs=1, shuffle=True, verbose=0))
+
+    def score(model, which, idx=None):
+        x = mnist()[f"x_{which}_u8"]
+        x = x if idx is None else x[idx]
+        return float(F.bits_per_dim(F.log_prob_8bit(model, x, seed=7)).mean())
+
+    _register(Spec("flow_mnist", ("09_flows",),
+                   f"RealNVP, multiscale: {F.MNIST_SIZES['couplings']} affine couplings at each of 3 scales, "
+                   f"s/t networks of {F.MNIST_SIZES['hidden']} channels", epochs, 25,
+                   {**F.MNIST_SIZES, "batch_size": batch, "peak_lr": peak_lr,
+                    "optimizer": "flows.make_optimizer (Adam, cosine to 5%, global clipnorm 100)",
+                    "data": "8-bit levels, dequantized afresh each epoch, logit", "train images": "55,000"},
+                   build, compile_, fit_epoch, 55_000,
+                   lambda m: ("validation bits/dim (1,000 digits)", score(m, "val", np.arange(1000))),
+                   lambda m: {"test bits/dim (10,000 digits, one dequantization each)": score(m, "test"),
+                              "validation bits/dim": score(m, "val"), "params": m.count_params()},
+                   lambda m: ("bits/dim, 200 fixed test digits", score(m, "test", check_subset()))))
+
+
+for _make in (_classifier_specs, _autoencoder_specs, _vae_specs, _pixelcnn_specs, _gan_specs, _toy_specs,
+              _flow_specs):
     _make()
 
 
@@ -991,7 +1029,11 @@ def main(argv=None):
             print(f"{name:22s} {epochs:6d} {minutes:5d} m  {status}   ({notebooks})")
         if args.write:
             write_table(args.write)
-            _write_json(checkpoint_dir() / MANIFEST_NAME, read_manifest())   # refreshes its "notebooks"
+            manifest = read_manifest()         # refresh which notebooks load each checkpoint
+            for name, entry_ in manifest["models"].items():
+                if name in SPECS:
+                    entry_["notebooks"] = list(SPECS[name].notebooks)
+            _write_json(checkpoint_dir() / MANIFEST_NAME, manifest)
         return 0
     if args.command == "verify":
         problems = [(n, p) for n, p in verify() if p]

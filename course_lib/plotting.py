@@ -177,6 +177,28 @@ def plot_loss_curves(losses, labels=None, references=None, title=None, ylabel="l
     return fig
 
 
+def plot_curves(series, xlabel, ylabel, title=None, logy=False):
+    """One line per entry of ``series``, ``{label: (x values, y values)}``, on shared axes
+    (e.g. training loss against wall-clock seconds, for models of different speeds; 06c).
+    Returns the Figure."""
+    if not series:
+        raise ValueError("series is empty: give {label: (x, y)}.")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for label, (x, y) in series.items():
+        if len(x) != len(y) or not len(x):
+            raise ValueError(f"{label!r}: x and y must have the same non-zero length, got {len(x)} and {len(y)}.")
+        ax.plot(x, y, lw=1.5, label=label)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_pmfs(pmfs, support=None, title=None, xlabel="x"):
     """Grouped bar chart of discrete distributions; ``pmfs`` maps a label to a probability vector.
 

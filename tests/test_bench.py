@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib.bench import TrainingTimer, record
+from course_lib.bench import TrainingTimer, WallClockBudget, record
 
 
 def test_record_is_a_noop_without_bench_dir(monkeypatch):
@@ -33,6 +33,26 @@ def test_training_timer_counts_epochs_and_throughput():
     assert timer.summary().startswith("trained 3 epochs of 32 digits: ")
     timer.epochs = 1
     assert timer.summary("images").startswith("trained 1 epoch of 32 images: ")
+
+
+def test_wall_clock_budget_stops_fit_and_records_its_curve():
+    import time
+
+    class Slow(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.02)
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    budget = WallClockBudget(0.5, batch_size=4, every=2)
+    model.fit(np.zeros((400, 3)), np.zeros((400, 1)), batch_size=4, epochs=50, verbose=0, callbacks=[Slow(), budget])
+    assert 0.5 <= budget.seconds < 5 and budget.batches < 50 * 100        # stopped long before 50 epochs
+    assert budget.images_seen == 4 * budget.batches and budget.images_per_s > 0
+    seconds, seen, loss = zip(*budget.curve)
+    assert list(seconds) == sorted(seconds) and seen[:2] == (4, 8) and all(np.diff(seen[1:]) == 8)
+    assert np.isfinite(loss).all()
+    with pytest.raises(ValueError, match="seconds > 0"):
+        WallClockBudget(0, batch_size=4)
 
 
 def test_training_timer_bad_size():

@@ -90,6 +90,16 @@ def test_flatten():
         flatten(np.zeros(5))
 
 
+def test_downsample_averages_blocks():
+    from course_lib.data import downsample
+
+    x = np.arange(2 * 4 * 4, dtype="float32").reshape(2, 4, 4)
+    small = downsample(x)
+    assert small.shape == (2, 2, 2) and small[0, 0, 0] == np.mean([0, 1, 4, 5]) and small[1, 1, 1] == np.mean([26, 27, 30, 31])
+    with pytest.raises(ValueError, match="divisible by 2"):
+        downsample(np.zeros((1, 5, 4)))
+
+
 def test_static_binarization():
     x = np.array([0.0, 0.5, 0.51, 1.0], dtype="float32")
     np.testing.assert_array_equal(binarize_static(x), [0, 0, 1, 1])

@@ -260,3 +260,14 @@ def test_plot_density_2d_draws_points_and_densities():
         plot_density_2d([("bad", np.zeros((3, 3)))])
     with pytest.raises(ValueError, match="at least one"):
         plot_density_2d([])
+
+
+def test_plot_curves_draws_one_labelled_line_per_series():
+    from course_lib.plotting import plot_curves
+
+    fig = plot_curves({"a": ([0, 1, 2], [3.0, 2.0, 1.5]), "b": ([0, 5], [3.0, 1.0])}, "seconds", "loss", title="t")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["a", "b"] and ax.get_xlabel() == "seconds"
+    assert list(ax.lines[1].get_xdata()) == [0, 5]
+    with pytest.raises(ValueError, match="same non-zero length"):
+        plot_curves({"a": ([0, 1], [1.0])}, "x", "y")
