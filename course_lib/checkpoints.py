@@ -71,9 +71,12 @@ def spec_notebooks():
     return {name: list(spec.notebooks) for name, spec in SPECS.items()}
 
 
+def _write_manifest(directory, manifest):
+    """Write the manifest, with the current ``"notebooks"`` map of every spec (see ``spec_notebooks``)."""
+    _write_json(Path(directory) / MANIFEST_NAME, {**manifest, "notebooks": spec_notebooks()})
+
+
 def _write_json(path, obj):
-    if path.name == MANIFEST_NAME:
-        obj = {**obj, "notebooks": spec_notebooks()}
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=float) + "\n")
     os.replace(tmp, path)
@@ -862,7 +865,7 @@ def baseline(name, directory=None, log=print):
         "train_minutes": round(seconds / 60, 1), "figures": results,
         "command": f"make checkpoints-baseline NAME={name}", "commit": git_commit(),
         "date": datetime.date.today().isoformat()}
-    _write_json(directory / MANIFEST_NAME, manifest)
+    _write_manifest(directory, manifest)
     log(f"[{name} baseline] " + "; ".join(f"{k}: {_fmt(k, v)}" for k, v in results.items()))
     return manifest["baselines"][name]
 
@@ -901,7 +904,7 @@ def finish(name, model, state, directory, log=print):
         "date": datetime.date.today().isoformat(),
     }
     manifest["models"] = dict(sorted(manifest["models"].items()))
-    _write_json(directory / MANIFEST_NAME, manifest)
+    _write_manifest(directory, manifest)
     log(f"[{name}] saved {path} ({path.stat().st_size / 1e6:.1f} MB); "
         + "; ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
     return manifest["models"][name]
@@ -1033,7 +1036,7 @@ def main(argv=None):
             for name, entry_ in manifest["models"].items():
                 if name in SPECS:
                     entry_["notebooks"] = list(SPECS[name].notebooks)
-            _write_json(checkpoint_dir() / MANIFEST_NAME, manifest)
+            _write_manifest(checkpoint_dir(), manifest)
         return 0
     if args.command == "verify":
         problems = [(n, p) for n, p in verify() if p]

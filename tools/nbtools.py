@@ -355,7 +355,7 @@ def present_ready(paths):
     return [p for p in paths if loads_checkpoints(p) and not present_pending(p)]
 
 
-PRESENT_SETUP = ("# Added by `nbtools.py present-copies` for `make test`: this copy runs as the present profile\n"
+PRESENT_SETUP = ("# Added by `nbtools.py present-copies` for `make nbval-present`: this copy runs as the present profile\n"
                  "# in smoke form (smoke sizes, trained models loaded from checkpoints/).\n"
                  "import os\n\nos.environ[\"COURSE_USE_CHECKPOINTS\"] = \"1\"")
 
@@ -399,9 +399,8 @@ def test_notebooks(paths, out_dir):
 
 def present_copies(paths, out_dir):
     """For each notebook ready to present, a copy in ``out_dir`` whose first cell sets
-    ``COURSE_USE_CHECKPOINTS=1``: one pytest session can then re-execute the notebooks as they
-    are and as the present profile runs them (nbval starts one kernel per file, with the
-    environment of the test process). Returns the copies' paths."""
+    ``COURSE_USE_CHECKPOINTS=1``, for ``make nbval-present`` (the present half alone; ``make test``
+    uses ``test_notebooks``). Returns the copies' paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob("*.ipynb"):
