@@ -179,14 +179,22 @@ def use(name, directory=None):
     return model, trained
 
 
-def snapshots(name, directory=None):
-    """What a toy run recorded during training (sha256-checked): a list of (step, samples, {})
-    like ``gan.train_toy_gan``'s snapshots."""
+def recorded(name, directory=None):
+    """What a run recorded during training (sha256-checked ``NAME.npz``), as {key: array}."""
     directory = Path(directory or checkpoint_dir())
     path_of(name, directory)
     record = entry(name, directory)
-    with np.load(directory / record["recorded"]["file"]) as stored:
-        return [(int(step), samples, {}) for step, samples in zip(stored["steps"], stored["samples"])]
+    if "recorded" not in record:
+        raise CheckpointError(f"checkpoint {name!r} recorded nothing during training.")
+    with np.load(directory / record["recorded"]["file"]) as stored:    # path_of checked its sha256
+        return {k: stored[k] for k in stored.files}
+
+
+def snapshots(name, directory=None):
+    """What a toy run recorded during training: a list of (step, samples, {}) like
+    ``gan.train_toy_gan``'s snapshots."""
+    stored = recorded(name, directory)
+    return [(int(step), samples, {}) for step, samples in zip(stored["steps"], stored["samples"])]
 
 
 def history(name, directory=None):
@@ -723,8 +731,93 @@ def _flow_specs():
                    lambda m: ("bits/dim, 200 fixed test digits", score(m, "test", check_subset()))))
 
 
+# -- 10's diffusion model ------------------------------------------------------------------
+
+DIFFUSION_CURVE_STEPS = (5, 10, 20, 50, 100)      # the steps-vs-FID curve of the manifest (DDIM, eta 0 and 1)
+
+
+def _diffusion_specs():
+    from course_lib import diffusion as D
+    from course_lib import metrics as M
+
+    epochs, batch, peak_lr, filters, T, n_curve = 10, 128, 1e-3, 32, 1000, 1000
+    name = "diffusion_mnist"
+
+    def build():
+        return D.Diffusion(D.build_unet(filters=filters), T=T, schedule="linear")
+
+    def compile_(model):
+        steps = epochs * _steps(len(mnist()["x_fit"]), batch)
+        schedule = keras.optimizers.schedules.CosineDecay(0.0, steps - 200, alpha=0.02, warmup_target=peak_lr,
+                                                          warmup_steps=200)
+        model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=1.0))
+
+    def fit_epoch(model, epoch):
+        logs = _last(model.fit(D.to_model_range(mnist()["x_fit"]), batch_size=batch, epochs=1, shuffle=True,
+                               verbose=0))
+        work = checkpoint_dir() / ".work" / name       # samples of fixed starts after every epoch, kept on resume
+        np.save(work / f"samples_epoch{epoch + 1:02d}.npy",
+                D.to_pixels(D.ddim_sample(model.denoiser, model.schedule, 10, (28, 28, 1), steps=20, seed=0)))
+        return logs
+
+    def artifacts():
+        files = sorted((checkpoint_dir() / ".work" / name).glob("samples_epoch*.npy"))
+        return {"epochs": np.array([int(f.stem[-2:]) for f in files]),
+                "samples": np.stack([np.load(f) for f in files]).astype("float32")}
+
+    def fid_of(images, real):
+        classifier = load("classifier")
+        return float(M.fid(M.classifier_outputs(classifier, images)[0], M.classifier_outputs(classifier, real)[0]))
+
+    def sample(model, n, steps, eta=0.0, seed=0):
+        return D.to_pixels(D.ddim_sample(model.denoiser, model.schedule, n, (28, 28, 1), steps=steps, eta=eta,
+                                         seed=seed, batch_size=500))
+
+    def validate(model):
+        return "classifier-FID, 1,000 DDIM-20 samples vs 1,000 validation digits", fid_of(
+            sample(model, 1000, 20, seed=1), mnist()["x_val"][:1000])
+
+    def evaluate(model):
+        import time as _time
+
+        d = mnist()
+        real = d["x_test"][check_subset(n_curve, seed=7)]
+        curve = []
+        for eta in (0.0, 1.0):
+            for steps in DIFFUSION_CURVE_STEPS:
+                t = _time.perf_counter()
+                images = sample(model, n_curve, steps, eta, seed=3)
+                curve.append({"sampler": "DDIM (eta 0)" if eta == 0 else "strided DDPM (eta 1)", "steps": steps,
+                              "seconds per 1,000 images": round((_time.perf_counter() - t) * 1000 / n_curve, 1),
+                              "FID": fid_of(images, real)})
+        t = _time.perf_counter()
+        images = D.to_pixels(D.ddpm_sample(model.denoiser, model.schedule, n_curve, (28, 28, 1), seed=3,
+                                           batch_size=500)[0])
+        curve.append({"sampler": "DDPM (ancestral, all T)", "steps": T,
+                      "seconds per 1,000 images": round((_time.perf_counter() - t) * 1000 / n_curve, 1),
+                      "FID": fid_of(images, real)})
+        return {"classifier-FID, 10,000 DDIM-20 samples vs the 10,000 test digits":
+                fid_of(sample(model, 10_000, 20, seed=0), d["x_test"]),
+                "validation classifier-FID (DDIM-20, 1,000)": validate(model)[1],
+                f"steps vs classifier-FID ({n_curve:,} samples vs {n_curve:,} random test digits)": curve,
+                "params": model.count_params()}
+
+    def check(model):
+        return "classifier-FID, 200 DDIM-10 samples vs 200 fixed test digits", fid_of(
+            sample(model, 200, 10, seed=0), mnist()["x_test"][check_subset(200)])
+
+    _register(Spec(name, ("10_diffusion", "08_evaluation"),
+                   f"DDPM, eps-prediction U-Net (diffusion.build_unet, {filters} filters), linear schedule, T={T}",
+                   epochs, 60,
+                   {"filters": filters, "T": T, "schedule": "linear 1e-4..0.02", "batch_size": batch,
+                    "optimizer": f"Adam, 200 warm-up steps to {peak_lr:g}, cosine to 2%, global clipnorm 1",
+                    "loss": "simple (MSE of eps)", "data": "pixels scaled to [-1, 1]", "train images": "55,000"},
+                   build, compile_, fit_epoch, 55_000, validate, evaluate, check,
+                   check_tolerance=1e-2, needs=("classifier",), artifacts=artifacts))
+
+
 for _make in (_classifier_specs, _autoencoder_specs, _vae_specs, _pixelcnn_specs, _gan_specs, _toy_specs,
-              _flow_specs):
+              _flow_specs, _diffusion_specs):
     _make()
 
 

@@ -205,6 +205,9 @@ class Diffusion(keras.Model):
     def fit(self, x=None, *args, **kwargs):
         if hasattr(x, "shape"):
             self._check_batch(x)
+            if len(self.input_shape_) == 3 and (np.min(x) < -1.001 or np.max(x) > 1.001):
+                raise ValueError(f"images go into a diffusion model scaled to [-1, 1] (diffusion.to_model_range), "
+                                 f"got values in [{np.min(x):g}, {np.max(x):g}].")
         return super().fit(x, *args, **kwargs)
 
     def get_config(self):
@@ -222,8 +225,24 @@ class Diffusion(keras.Model):
 # Samplers
 # ---------------------------------------------------------------------------------------
 
+def _network(denoiser):
+    """The denoiser as a compiled function (x_t, t) -> eps, built once per network: a sampler
+    calls it hundreds of times, and an eager Keras call of a small batch costs several times
+    the arithmetic. Plain Python callables (e.g. the tests' oracle) are used as they are."""
+    if not isinstance(denoiser, keras.Model):
+        return lambda x, t: denoiser([x, t], training=False)
+    fn = getattr(denoiser, "_course_sampling_fn", None)
+    if fn is None:
+        import tensorflow as tf
+
+        fn = tf.function(lambda x, t: denoiser([x, t], training=False), reduce_retracing=True)
+        denoiser._course_sampling_fn = fn
+    return fn
+
+
 def _eps(denoiser, x, t, batch_size):
-    out = [denoiser([x[s:s + batch_size], np.full(len(x[s:s + batch_size]), t, "int32")], training=False)
+    call = _network(denoiser)
+    out = [call(x[s:s + batch_size], np.full(len(x[s:s + batch_size]), t, "int32"))
            for s in range(0, len(x), batch_size)]
     return np.concatenate([ops.convert_to_numpy(o) for o in out])
 
@@ -261,16 +280,59 @@ def ddim_times(T, steps):
     return np.unique(np.round(np.linspace(1, T, steps)).astype(int))[::-1]
 
 
-def ddim_sample(denoiser, schedule, n, shape, steps=50, seed=0, batch_size=1000, x_T=None, progress=False):
-    """Deterministic DDIM (eta = 0): ``steps`` network calls; returns x_0. ``x_T`` overrides the
-    start (the same start gives the same sample: DDIM is a map from noise to data)."""
+def ddim_sample(denoiser, schedule, n, shape, steps=50, eta=0.0, seed=0, batch_size=1000, x_T=None,
+                progress=False):
+    """DDIM (Song et al. 2021) on ``steps`` evenly spaced times: ``steps`` network calls; returns x_0.
+
+    ``eta = 0`` is deterministic: the same start ``x_T`` (or ``seed``) gives the same sample, a
+    map from noise to data. ``eta = 1`` adds the noise of DDPM's ancestral step between the
+    visited times (sigma^2 = (1 - abar_s)/(1 - abar_t) (1 - abar_t/abar_s)): on all T steps it is
+    DDPM with the posterior variance; on few steps, "DDPM with a strided schedule"."""
     from course_lib.progress import progress_bar
 
-    x = _start(shape, n, seed)[1] if x_T is None else np.array(x_T, "float32")
+    if not 0 <= eta <= 1:
+        raise ValueError(f"eta must be in [0, 1] (0: DDIM, 1: DDPM-like noise), got {eta!r}.")
+    rng, start = _start(shape, n, seed)
+    x = start if x_T is None else np.array(x_T, "float32")
     times = ddim_times(schedule.T, steps)
     pairs = list(zip(times, list(times[1:]) + [0]))
     for t, s in (progress_bar(pairs, desc="DDIM steps") if progress else pairs):
+        ab_t, ab_s = schedule.alpha_bar[t], schedule.alpha_bar[s]
         eps = _eps(denoiser, x, int(t), batch_size)
-        x0_hat = (x - np.sqrt(1 - schedule.alpha_bar[t]) * eps) / np.sqrt(schedule.alpha_bar[t])
-        x = np.sqrt(schedule.alpha_bar[s]) * x0_hat + np.sqrt(1 - schedule.alpha_bar[s]) * eps
-    return x
+        x0_hat = (x - np.sqrt(1 - ab_t) * eps) / np.sqrt(ab_t)
+        sigma = eta * np.sqrt((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s))
+        x = np.sqrt(ab_s) * x0_hat + np.sqrt(max(1 - ab_s - sigma ** 2, 0.0)) * eps
+        if sigma > 0:
+            x = x + sigma * rng.standard_normal(x.shape).astype("float32")
+    return x.astype("float32")
+
+
+# ---------------------------------------------------------------------------------------
+# Images
+# ---------------------------------------------------------------------------------------
+
+def to_model_range(images):
+    """Pixels in [0, 1] (n, 28, 28) or (n, 28, 28, 1) -> the model's range [-1, 1], (n, 28, 28, 1)."""
+    images = np.asarray(images, "float32")
+    if images.size and (images.min() < 0 or images.max() > 1):
+        raise ValueError(f"expected pixels in [0, 1] (data.scale), got values in [{images.min():g}, {images.max():g}].")
+    return (2 * images - 1).reshape(images.shape[:3] + (1,))
+
+
+def to_pixels(x):
+    """The model's [-1, 1] -> pixels in [0, 1], (n, 28, 28), clipped (a sample can overshoot)."""
+    return np.clip((np.asarray(x, "float32") + 1) / 2, 0, 1).reshape(np.shape(x)[:3])
+
+
+class EpochSamples(keras.callbacks.Callback):
+    """After each epoch, DDIM samples from one fixed set of starts: ``grids[k]`` holds epoch
+    k+1's images in [0, 1], so a notebook can show the samples improving epoch by epoch."""
+
+    def __init__(self, n=10, steps=20, seed=0):
+        super().__init__()
+        self.n, self.steps, self.seed, self.grids = n, steps, seed, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        m = self.model
+        x = ddim_sample(m.denoiser, m.schedule, self.n, m.input_shape_, steps=self.steps, seed=self.seed)
+        self.grids.append(to_pixels(x))

@@ -47,6 +47,9 @@ def test_true_noise_turns_x_t_back_into_x0_and_ddim_with_an_oracle_lands_on_x0()
     np.testing.assert_allclose(D.predict_x0(D.q_sample(x0, t, noise, s), t, noise, s), x0, atol=1e-4)
     for steps in (100, 10, 1):
         np.testing.assert_allclose(D.ddim_sample(_oracle(x0, s), s, 8, x0.shape[1:], steps=steps), x0, atol=1e-3)
+        # eta = 1 adds noise between the visited times, but the oracle's x0_hat is x0 and the last step adds none
+        np.testing.assert_allclose(D.ddim_sample(_oracle(x0, s), s, 8, x0.shape[1:], steps=steps, eta=1.0), x0,
+                                   atol=1e-3)
     # DDPM's ancestral chain with the oracle: every step's mean points at x0; the last step adds no noise
     sample, kept = D.ddpm_sample(_oracle(x0, s), s, 8, x0.shape[1:], keep=(100, 50))
     assert set(kept) == {100, 50}
@@ -79,3 +82,23 @@ def test_bad_settings_raise_value_errors():
         D.ddim_times(10, 11)
     with pytest.raises(ValueError, match="even"):
         D.TimeEmbedding(3)
+    with pytest.raises(ValueError, match="eta"):
+        D.ddim_sample(lambda inputs, training=False: inputs[0], s, 2, (2,), steps=2, eta=2.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        D.to_model_range(np.full((2, 28, 28), 255.0))
+
+
+def test_images_must_be_scaled_to_minus_one_one_and_epoch_samples_are_recorded():
+    keras.utils.set_random_seed(0)
+    model = D.Diffusion(D.build_unet(filters=4, time_dim=8), T=20)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    levels = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype("float32")
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        model.fit(levels, verbose=0)
+    images = D.to_model_range(levels[..., 0] / 255)
+    assert images.shape == (8, 28, 28, 1) and images.min() >= -1 and images.max() <= 1
+    np.testing.assert_allclose(D.to_pixels(images), levels[..., 0] / 255, atol=1e-6)
+    monitor = D.EpochSamples(n=3, steps=2)
+    model.fit(images, batch_size=4, epochs=2, verbose=0, callbacks=[monitor])
+    assert len(monitor.grids) == 2 and monitor.grids[0].shape == (3, 28, 28)
+    assert 0 <= monitor.grids[1].min() and monitor.grids[1].max() <= 1
