@@ -110,3 +110,20 @@ def training_summary(timer, what="digits"):
     checkpoint's ``checkpoints.TrainedFor``)."""
     epochs = f"{timer.epochs} epoch{'' if timer.epochs == 1 else 's'}"
     return f"trained {epochs} of {timer.n_examples:,} {what}: {timer.seconds:.0f} s, {timer.images_per_s:.0f} images/s"
+
+
+def train_in_segments(model, x, seconds, segments, batch_size, score):
+    """Train a compiled ``model`` on ``x`` for ``seconds`` of wall time in ``segments`` equal
+    slices (``WallClockBudget`` stops each ``fit``), calling ``score(model)`` (a dict) after
+    each slice, outside the clock: two models given the same ``seconds`` get the same training
+    time, whatever their scoring costs. Returns one row per slice: the training seconds and
+    images seen so far, and the scores."""
+    if not seconds > 0 or isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise ValueError(f"need seconds > 0 and an integer segments >= 1, got {seconds!r} and {segments!r}.")
+    rows, trained, images = [], 0.0, 0
+    for _ in range(segments):
+        budget = WallClockBudget(seconds / segments, batch_size, every=10 ** 9)
+        model.fit(x, batch_size=batch_size, epochs=10 ** 6, shuffle=True, verbose=0, callbacks=[budget])
+        trained, images = trained + budget.seconds, images + budget.images_seen
+        rows.append({"train s": trained, "images seen": images, **score(model)})
+    return rows

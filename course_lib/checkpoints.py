@@ -526,7 +526,7 @@ def _pixelcnn_specs():
 
         _register(Spec(name, {"pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "08_evaluation"),
                               "pixelcnn_conditional": ("06b_pixelcnn_conditional_ood",),
-                              "pixelcnn_8bit": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "09_flows")}[name],
+                              "pixelcnn_8bit": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "09_flows", "08_evaluation")}[name],
                        f"{'class-conditional ' if conditional else ''}{kind} PixelCNN, "
                        f"{PIXELCNN_SIZES['hidden_layers']} residual 5x5 masked layers of "
                        f"{PIXELCNN_SIZES['filters']} filters (sees 19 rows up)", epochs, minutes,
@@ -602,7 +602,7 @@ def _gan_specs():
             return "classifier-FID, 500 samples vs 500 fixed test digits", fid_against(
                 model, mnist()["x_test"][check_subset(500)], 500, seed=0)
 
-        _register(Spec(name, ("07_gan", "08_evaluation"),
+        _register(Spec(name, ("07_gan", "07b_wgan", "08_evaluation") if name == "dcgan" else ("07_gan", "08_evaluation"),
                        f"{'conditional ' if conditional else ''}DCGAN of 07 (gan.build_gan, z of size {latent})",
                        epochs, minutes,
                        {"latent_dim": latent, "batch_size": batch, "optimizer": "gan.dcgan_optimizers "
@@ -661,7 +661,9 @@ def _toy_specs():
         def check(model):
             return "share of 2,000 samples within 3 sd of a mode", coverage(model, 0)[1]
 
-        _register(Spec(name, ("07_gan",), f"ring of 8 Gaussians, {shows}: MLP GAN, z of size {latent}"
+        shown_in = {"ring_vanilla": ("07_gan", "07b_wgan", "10_diffusion"), "ring_pacgan": ("07_gan", "10_diffusion")}
+        _register(Spec(name, shown_in.get(name, ("07_gan",)),
+                       f"ring of 8 Gaussians, {shows}: MLP GAN, z of size {latent}"
                        + (f", pack {pack}" if pack > 1 else "") + f", Adam {lr:g}, {steps} steps", 1, 2,
                        {"steps": steps, "latent_dim": latent, "pack": pack, "lr": lr, "batch_size": 512,
                         "snapshot_every": snapshot_every, "data": f"gan.ring_of_gaussians({RING})"},
@@ -718,7 +720,7 @@ def _flow_specs():
         x = x if idx is None else x[idx]
         return float(F.bits_per_dim(F.log_prob_8bit(model, x, seed=7)).mean())
 
-    _register(Spec("flow_mnist", ("09_flows",),
+    _register(Spec("flow_mnist", ("09_flows", "08_evaluation"),
                    f"RealNVP, multiscale: {F.MNIST_SIZES['couplings']} affine couplings at each of 3 scales, "
                    f"s/t networks of {F.MNIST_SIZES['hidden']} channels", epochs, 25,
                    {**F.MNIST_SIZES, "batch_size": batch, "peak_lr": peak_lr,
@@ -731,8 +733,83 @@ def _flow_specs():
                    lambda m: ("bits/dim, 200 fixed test digits", score(m, "test", check_subset()))))
 
 
+# -- 07b's Wasserstein GANs ---------------------------------------------------------------
+
+WGAN_RING_STEPS = 4000          # generator steps, as ring_vanilla's
+
+
+def _wgan_specs():
+    from course_lib import gan as G
+    from course_lib import metrics as M
+    from course_lib import wgan as W
+
+    # the ring: 07's vanilla GAN's data, networks (z of size 64), Adam rate and generator steps
+    snapshot_every, n_snapshot, n_critic = 500, 2000, 5
+    points, centres = G.ring_of_gaussians(RING["n"], RING["modes"], RING["radius"], RING["std"], RING["seed"])
+    recorded = {}
+
+    def ring_fit(model, epoch):
+        trained, snaps = W.train_toy_wgan(points, steps=WGAN_RING_STEPS, latent_dim=64, lr=1e-3, n_critic=n_critic,
+                                          snapshot_every=snapshot_every, n_snapshot=n_snapshot, seed=0)
+        model.set_weights(trained.get_weights())
+        recorded["steps"] = np.array([step for step, _, _ in snaps])
+        recorded["samples"] = np.stack([samples for _, samples, _ in snaps]).astype("float32")
+        recorded["w_estimate"] = np.array([float(h["w_estimate"][-1]) for _, _, h in snaps])
+        return {k: float(v[-1]) for k, v in snaps[-1][2].items()}
+
+    def coverage(model, seed):
+        return G.mode_coverage(model.generate(n_snapshot, seed=seed), centres, std=RING["std"])[:2]
+
+    _register(Spec("ring_wgan", ("07b_wgan",),
+                   f"ring of 8 Gaussians, WGAN-GP: 07's MLP networks, z of size 64, Adam 1e-3 (0.5, 0.9), "
+                   f"{n_critic} critic steps per generator step, {WGAN_RING_STEPS} generator steps", 1, 2,
+                   {"steps": WGAN_RING_STEPS, "latent_dim": 64, "n_critic": n_critic, "gp_weight": 10.0, "lr": 1e-3,
+                    "batch_size": 512, "snapshot_every": snapshot_every, "data": f"gan.ring_of_gaussians({RING})"},
+                   lambda: W.toy_wgan(2, 64, n_critic, seed=0),
+                   lambda model: model.compile(*W.wgan_optimizers(1e-3)),
+                   ring_fit, WGAN_RING_STEPS * 512, lambda m: ("modes covered (3 sd), 2,000 samples", coverage(m, 1)[0]),
+                   lambda m: dict(zip(("modes covered at the end (3 sd)", "share of samples within 3 sd of a mode"),
+                                      coverage(m, 0))),
+                   lambda m: ("share of 2,000 samples within 3 sd of a mode", coverage(m, 0)[1]),
+                   artifacts=lambda: dict(recorded)))
+
+    # MNIST: 07's DCGAN networks, trained for about as long as the dcgan checkpoint
+    epochs, batch, latent = WGAN_MNIST_EPOCHS, 128, 64
+
+    def fid_against(model, real, n, seed):
+        classifier = load("classifier")
+        fake = M.classifier_outputs(classifier, model.generate(n, seed=seed)[..., 0])[0]
+        return float(M.fid(fake, M.classifier_outputs(classifier, real)[0]))
+
+    def fit_epoch(model, epoch):
+        logs = _last(model.fit(mnist()["x_fit"][..., None], batch_size=batch, epochs=1, shuffle=True, verbose=0))
+        # the critic's estimate on digits it never trained on, the curve 07b plots against FID
+        logs["held-out w_estimate"] = W.critic_estimate(model, mnist()["x_val"][:2000, ..., None], seed=epoch)
+        return logs
+
+    def validate(model):
+        return "classifier-FID, 5,000 samples vs the 5,000 validation digits", fid_against(
+            model, mnist()["x_val"], 5000, seed=1)
+
+    _register(Spec("wgan_mnist", ("07b_wgan", "08_evaluation"),
+                   f"WGAN-GP with 07's DCGAN networks (wgan.build_wgan, z of size {latent}), trained about as long "
+                   "as the dcgan checkpoint", epochs, 12,
+                   {"latent_dim": latent, "batch_size": batch, "n_critic": 5, "gp_weight": 10.0,
+                    "optimizer": f"wgan.wgan_optimizers (Adam lr {W.WGAN_LEARNING_RATE:g}, betas {W.WGAN_BETAS})",
+                    "train images": "55,000 (each real batch serves the 5 critic steps of one generator step)"},
+                   lambda: W.build_wgan(latent, seed=0), lambda model: model.compile(*W.wgan_optimizers()),
+                   fit_epoch, 55_000, validate,
+                   lambda m: {"classifier-FID, 10,000 samples vs the 10,000 test digits":
+                              fid_against(m, mnist()["x_test"], 10_000, seed=0),
+                              "validation classifier-FID (5,000)": validate(m)[1]},
+                   lambda m: ("classifier-FID, 500 samples vs 500 fixed test digits",
+                              fid_against(m, mnist()["x_test"][check_subset(500)], 500, seed=0)),
+                   check_tolerance=1e-2, needs=("classifier",), keep_best=True))
+
+
 # -- 10's diffusion model ------------------------------------------------------------------
 
+WGAN_MNIST_EPOCHS = 6             # set so that training takes about the dcgan checkpoint's 9 minutes
 DIFFUSION_CURVE_STEPS = (5, 10, 20, 50, 100)      # the steps-vs-FID curve of the manifest (DDIM, eta 0 and 1)
 
 
@@ -817,7 +894,7 @@ def _diffusion_specs():
 
 
 for _make in (_classifier_specs, _autoencoder_specs, _vae_specs, _pixelcnn_specs, _gan_specs, _toy_specs,
-              _flow_specs, _diffusion_specs):
+              _flow_specs, _wgan_specs, _diffusion_specs):
     _make()
 
 

@@ -209,6 +209,36 @@ def ood_sets(x_uint8, seed=0):
             "sklearn 8x8 digits": np.round(digits * 255).astype(np.uint8)}
 
 
+def simpler_sets(x_uint8, seed=0):
+    """Out-of-distribution sets *simpler* than MNIST digits, uint8 (n, 28, 28) like ``ood_sets``
+    (06b, after Nalisnick et al. 2019): images with more background and plainer strokes.
+
+    - ``half-size digits``: the digits shrunk to 14 x 14 and centred (the same strokes, a
+      quarter of the area, three quarters black background)
+    - ``straight strokes``: one straight line per image, 2 pixels wide, between random points
+      of the central 20 x 20 square
+    """
+    from scipy.ndimage import zoom
+
+    x = np.asarray(x_uint8)
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8:
+        raise ValueError(f"simpler_sets() expects uint8 images of shape (n, 28, 28), got {x.dtype} {x.shape}.")
+    small = np.clip(zoom(x / 255.0, (1, 0.5, 0.5), order=1), 0, 1)                 # (n, 14, 14)
+    half = np.zeros(x.shape)
+    half[:, 7:21, 7:21] = small
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:28, 0:28]
+    strokes = np.zeros(x.shape)
+    for i in range(len(x)):
+        (r0, c0), (r1, c1) = rng.uniform(4, 24, (2, 2))
+        d = np.array([r1 - r0, c1 - c0]) / max(np.hypot(r1 - r0, c1 - c0), 1e-6)
+        along = np.clip((rows - r0) * d[0] + (cols - c0) * d[1], 0, np.hypot(r1 - r0, c1 - c0))
+        dist = np.hypot(rows - (r0 + along * d[0]), cols - (c0 + along * d[1]))      # to the segment
+        strokes[i] = np.clip(1.5 - dist, 0, 1)                                         # 2 px wide, soft edge
+    return {"half-size digits": np.round(half * 255).astype(np.uint8),
+            "straight strokes": np.round(strokes * 255).astype(np.uint8)}
+
+
 def slant(images):
     """How far each digit leans: sideways shift in pixels per pixel of height (0 upright,
     > 0 when the top leans right, as in handwriting slanted forward).

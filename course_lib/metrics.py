@@ -1119,8 +1119,9 @@ SLIDE_METRICS = (
                 "Frechet distance of Gaussians fitted to classifier features, real vs fake; biased for small n"),
     SlideMetric(8, "Maximum Mean Discrepancy (MMD)", "metrics.mmd2",
                 "unbiased kernel two-sample distance on features; metrics.kid is its polynomial-kernel KID"),
-    SlideMetric(9, "The Wasserstein Critic", None,
-                "needs a Wasserstein critic trained to tell the samples from real data: the course has no WGAN yet"),
+    SlideMetric(9, "The Wasserstein Critic", "wgan.critic_estimate",
+                "E f(real) - E f(G(z)) of a WGAN-GP critic on held-out digits (07b): tracks a WGAN's training, "
+                "but each critic is its own yardstick, so it does not compare models"),
     SlideMetric(10, "Birthday Paradox Test", "metrics.birthday_support",
                 "support size ~ s^2 from the batch size s at which near-duplicates appear; threshold from "
                 "metrics.calibrate_duplicate_threshold"),

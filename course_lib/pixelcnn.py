@@ -634,3 +634,31 @@ def ood_auroc(log_p_in, log_p_out):
     ranks = rankdata(np.concatenate([a, b]))
     u = ranks[: len(a)].sum() - len(a) * (len(a) + 1) / 2
     return u / (len(a) * len(b))
+
+
+def png_bits(levels):
+    """The length in bits of each uint8 image (n, H, W) compressed losslessly as a PNG
+    (Pillow, best compression): a generic estimate of how complex the image is."""
+    import io
+
+    from PIL import Image
+
+    x = np.asarray(levels)
+    if x.ndim != 3 or x.dtype != np.uint8:
+        raise ValueError(f"png_bits() expects uint8 images (n, H, W), got {x.dtype} {x.shape}.")
+    out = np.empty(len(x))
+    for i, image in enumerate(x):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+        out[i] = 8 * buffer.tell()
+    return out
+
+
+def complexity_score(log_p, levels):
+    """Serra et al. (2020)'s input-complexity corrected score, in bits per image: the model's
+    code length -log2 p(x) minus a generic compressor's (``png_bits``). High means "the model
+    needs many more bits than its simplicity explains": out of distribution. ``log_p`` in nats."""
+    log_p = np.asarray(log_p, "float64")
+    if log_p.ndim != 1 or len(log_p) != len(levels):
+        raise ValueError(f"need one log p(x) per image: got {log_p.shape} for {len(levels)} images.")
+    return -log_p / np.log(2) - png_bits(levels)

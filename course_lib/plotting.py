@@ -177,10 +177,10 @@ def plot_loss_curves(losses, labels=None, references=None, title=None, ylabel="l
     return fig
 
 
-def plot_curves(series, xlabel, ylabel, title=None, logy=False):
+def plot_curves(series, xlabel, ylabel, title=None, logy=False, logx=False, marker=None):
     """One line per entry of ``series``, ``{label: (x values, y values)}``, on shared axes
     (e.g. training loss against wall-clock seconds, for models of different speeds; 06c).
-    Returns the Figure."""
+    ``marker`` (e.g. ``"o"``) marks the measured points. Returns the Figure."""
     if not series:
         raise ValueError("series is empty: give {label: (x, y)}.")
     plt = _plt()
@@ -188,9 +188,11 @@ def plot_curves(series, xlabel, ylabel, title=None, logy=False):
     for label, (x, y) in series.items():
         if len(x) != len(y) or not len(x):
             raise ValueError(f"{label!r}: x and y must have the same non-zero length, got {len(x)} and {len(y)}.")
-        ax.plot(x, y, lw=1.5, label=label)
+        ax.plot(x, y, lw=1.5, label=label, marker=marker, markersize=4)
     if logy:
         ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title or "")
@@ -398,6 +400,29 @@ def plot_histograms(values, title=None, xlabel="value", bins=60, ax=None):
     ax.set_title(title or "")
     ax.figure.tight_layout()
     return ax.figure
+
+
+def plot_scatter_groups(groups, xlabel, ylabel, title=None, diagonal=False, max_points=1000):
+    """One colour per named set of points, ``{name: (x values, y values)}`` (06b: each image's
+    model bits against its PNG bits); ``diagonal`` draws y = x. Returns the Figure."""
+    if not isinstance(groups, dict) or not groups:
+        raise ValueError("plot_scatter_groups() expects a non-empty dict {name: (x, y)}.")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for name, (x, y) in groups.items():
+        x, y = np.asarray(x, "float64")[:max_points], np.asarray(y, "float64")[:max_points]
+        if x.shape != y.shape:
+            raise ValueError(f"{name!r}: x and y must have the same length, got {len(x)} and {len(y)}.")
+        ax.scatter(x, y, s=4, alpha=0.4, label=name)
+    if diagonal:
+        lo, hi = ax.get_xlim()
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--", label="y = x")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, markerscale=3)
+    fig.tight_layout()
+    return fig
 
 
 def plot_point_snapshots(snapshots, centres=None, titles=None, lim=3.0, suptitle=None):

@@ -110,3 +110,90 @@ def critic_score(critic, x, labels=None, batch_size=1000):
     out = [critic(x[s:s + batch_size] if labels is None else [x[s:s + batch_size], labels[s:s + batch_size]],
                   training=False) for s in range(0, len(x), batch_size)]
     return np.concatenate([ops.convert_to_numpy(o).reshape(-1) for o in out])
+
+
+# ---------------------------------------------------------------------------------------
+# The settings of 07b: the ring of 8 Gaussians and MNIST
+# ---------------------------------------------------------------------------------------
+
+WGAN_LEARNING_RATE, WGAN_BETAS = 1e-4, (0.5, 0.9)     # Gulrajani et al.'s Adam for the image WGAN-GP
+
+
+def wgan_optimizers(learning_rate=WGAN_LEARNING_RATE, betas=WGAN_BETAS):
+    """(critic optimizer, generator optimizer): two Adams with Gulrajani et al.'s betas."""
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}.")
+    return tuple(keras.optimizers.Adam(learning_rate, beta_1=betas[0], beta_2=betas[1]) for _ in range(2))
+
+
+def build_wgan(latent_dim=64, n_critic=5, gp_weight=10.0, seed=0):
+    """07's DCGAN networks trained as a WGAN-GP: the discriminator's logit is the critic's
+    score (it has no sigmoid and no batch normalization, which the per-example penalty needs)."""
+    from course_lib.gan import build_discriminator, build_generator
+
+    return WGANGP(build_generator(latent_dim), build_discriminator(), n_critic=n_critic, gp_weight=gp_weight,
+                  seed=seed, name="wgan_gp")
+
+
+def toy_wgan(input_dim=2, latent_dim=64, n_critic=5, seed=0):
+    """07's toy MLP networks as a WGAN-GP (weights drawn after seeding with ``seed``)."""
+    from course_lib.gan import build_mlp_discriminator, build_mlp_generator
+
+    keras.utils.set_random_seed(seed)
+    return WGANGP(build_mlp_generator(latent_dim, output_dim=input_dim), build_mlp_discriminator(input_dim),
+                  n_critic=n_critic, seed=seed)
+
+
+def train_toy_wgan(points, steps=4000, batch_size=512, latent_dim=64, lr=1e-3, n_critic=5, snapshot_every=500,
+                   n_snapshot=2000, seed=0):
+    """Train a toy WGAN-GP on 2-D ``points`` for ``steps`` *generator* steps (each after
+    ``n_critic`` critic steps), Adam(lr, 0.5, 0.9); returns (wgan, snapshots) like
+    ``gan.train_toy_gan``: (step, samples, history of the last chunk)."""
+    import math
+
+    from course_lib.gan import toy_gan_snapshots
+
+    wgan = toy_wgan(points.shape[1], latent_dim, n_critic, seed)
+    wgan.compile(*wgan_optimizers(lr), steps_per_execution=math.gcd(snapshot_every, 50))
+    return wgan, toy_gan_snapshots(wgan, points, steps, batch_size, snapshot_every, n_snapshot, seed)
+
+
+def critic_estimate(wgan, real, seed=0, batch_size=1000):
+    """E f(real) - E f(G(z)) on ``real`` examples the critic never trained on (as many
+    generated ones): the critic's estimate of W(data, model), without the penalty."""
+    fake = wgan.generate(len(real), seed=seed, batch_size=batch_size)
+    return float(np.mean(critic_score(wgan.discriminator, real, batch_size=batch_size))
+                 - np.mean(critic_score(wgan.discriminator, fake, batch_size=batch_size)))
+
+
+def fit_critic(real, fake, steps=500, gp_weight=10.0, hidden=64, lr=1e-3, batch_size=256, seed=0):
+    """Train only a critic (a small MLP) to separate two fixed sample sets, by WGAN-GP's critic
+    loss; returns (critic, the gap E f(real) - E f(fake) on all examples after training).
+    The gap estimates W1(real, fake), but the penalty is soft: for two equal shapes a distance
+    m apart (W1 = m) a linear critic of slope s pays lambda (s - 1)^2 for the gap s m, so the
+    penalised optimum is s = 1 + m / (2 lambda) and the gap m + m^2 / (2 lambda), above W1.
+    Use two or more dimensions: on a line the gradient cannot turn round, so a critic whose
+    slope starts negative must pass slope 0 (penalty lambda) to reverse, and can stall at a gap
+    near -m (in the plane the gradient rotates, keeping its norm)."""
+    import tensorflow as tf
+
+    from course_lib.gan import build_mlp_discriminator
+
+    real, fake = np.asarray(real, "float32"), np.asarray(fake, "float32")
+    if real.ndim != 2 or real.shape[1:] != fake.shape[1:]:
+        raise ValueError(f"real and fake must be (n, d) arrays of one width, got {real.shape} and {fake.shape}.")
+    keras.utils.set_random_seed(seed)
+    critic = build_mlp_discriminator(real.shape[1], hidden=hidden)
+    optimizer = keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.9)
+    rng = np.random.default_rng(seed)
+    seeds = keras.random.SeedGenerator(seed)
+
+    @tf.function
+    def step(r, f):
+        with tf.GradientTape() as tape:
+            loss = -critic_gap(critic(r), critic(f)) + gp_weight * gradient_penalty(critic, r, f, seed=seeds)
+        optimizer.apply_gradients(zip(tape.gradient(loss, critic.trainable_weights), critic.trainable_weights))
+
+    for _ in range(steps):
+        step(real[rng.integers(0, len(real), batch_size)], fake[rng.integers(0, len(fake), batch_size)])
+    return critic, float(critic_gap(critic_score(critic, real), critic_score(critic, fake)))

@@ -1,4 +1,5 @@
 import json
+import time
 
 import keras
 import numpy as np
@@ -36,7 +37,6 @@ def test_training_timer_counts_epochs_and_throughput():
 
 
 def test_wall_clock_budget_stops_fit_and_records_its_curve():
-    import time
 
     class Slow(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -77,3 +77,25 @@ def test_bench_render_keeps_every_notebook_and_flags_budgets():
     assert "| 06_pixelcnn | lecture | 500.0 | 600 | 480 | NO | d2 |" in text
     assert "| 06b_pixelcnn_ood | lecture | 470.0 | 600 | 480 | yes | d3 |" in text
     assert "## 06_pixelcnn: per model" in text and "a \\| b" in text
+
+
+def test_train_in_segments_gives_each_slice_its_time_and_scores_outside_the_clock():
+    from course_lib import gan as G
+    from course_lib.bench import train_in_segments
+
+    gan = G.compile_toy_gan(G.toy_gan(2, 2, seed=0))
+    points = G.ring_of_gaussians(512, seed=0)[0]
+    calls = []
+
+    def score(model):
+        calls.append(model)
+        time.sleep(0.3)                                       # slow scoring: must not eat training time
+        return {"mean x": float(model.generate(64, seed=0)[:, 0].mean())}
+
+    rows = train_in_segments(gan, points, seconds=1.2, segments=3, batch_size=64, score=score)
+    assert len(rows) == len(calls) == 3 and set(rows[0]) == {"train s", "images seen", "mean x"}
+    slices = np.diff([0.0] + [r["train s"] for r in rows])
+    assert np.all(slices >= 0.4) and np.all(slices < 3.0)      # each slice ran its budget, scoring excluded
+    assert rows[-1]["images seen"] > rows[0]["images seen"] > 0
+    with pytest.raises(ValueError, match="segments"):
+        train_in_segments(gan, points, seconds=1.0, segments=0, batch_size=64, score=score)

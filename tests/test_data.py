@@ -187,3 +187,20 @@ def test_slant_of_straight_strokes():
         slant(np.zeros((1, 784)))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         slant(img * 255)
+
+
+def test_simpler_sets_have_more_background_and_keep_the_format():
+    from course_lib.data import simpler_sets
+
+    x = np.zeros((6, 28, 28), np.uint8)
+    x[:, 4:24, 12:16] = 255                                    # a tall bar, like a 1
+    sets = simpler_sets(x, seed=0)
+    assert set(sets) == {"half-size digits", "straight strokes"}
+    for images in sets.values():
+        assert images.shape == x.shape and images.dtype == np.uint8 and (images > 0).any(axis=(1, 2)).all()
+    half = sets["half-size digits"]
+    assert (half[:, :7] == 0).all() and (half[:, 21:] == 0).all()          # the shrunk digit sits in the centre
+    assert 0.15 < (half > 127).sum() / (x > 127).sum() < 0.4                # about a quarter of the ink
+    assert ((sets["straight strokes"] > 127).sum(axis=(1, 2)) < 120).all()  # one thin line, not a blob
+    with pytest.raises(ValueError, match="uint8"):
+        simpler_sets(x.astype("float32"))

@@ -358,3 +358,18 @@ def test_conditional_model_rejects_labels_that_are_not_one_hot():
         with pytest.raises(ValueError, match=message):
             P.sample(m, 2, labels=labels[:2], progress=False)
     m.fit(_pipeline(x, one_hot), epochs=1, verbose=0)        # one-hot rows pass
+
+
+def test_png_bits_and_the_complexity_score():
+    from course_lib.pixelcnn import complexity_score, png_bits
+
+    rng = np.random.default_rng(0)
+    blank, noise = np.zeros((2, 28, 28), np.uint8), rng.integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    bits_blank, bits_noise = png_bits(blank), png_bits(noise)
+    assert (bits_blank < 1000).all() and (bits_noise > 0.95 * 8 * 784).all()   # noise is incompressible
+    log_p = np.array([-100.0, -200.0])                                         # nats
+    np.testing.assert_allclose(complexity_score(log_p, noise), -log_p / np.log(2) - bits_noise)
+    with pytest.raises(ValueError, match="one log p"):
+        complexity_score(log_p[:1], noise)
+    with pytest.raises(ValueError, match="uint8"):
+        png_bits(noise.astype("float32"))

@@ -269,5 +269,18 @@ def test_plot_curves_draws_one_labelled_line_per_series():
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.lines] == ["a", "b"] and ax.get_xlabel() == "seconds"
     assert list(ax.lines[1].get_xdata()) == [0, 5]
+    ax = plot_curves({"a": ([1, 10], [2.0, 1.0])}, "steps", "FID", logx=True, marker="o").axes[0]
+    assert ax.get_xscale() == "log" and ax.lines[0].get_marker() == "o"
     with pytest.raises(ValueError, match="same non-zero length"):
         plot_curves({"a": ([0, 1], [1.0])}, "x", "y")
+
+
+def test_plot_scatter_groups_draws_one_labelled_set_per_group():
+    from course_lib.plotting import plot_scatter_groups
+
+    fig = plot_scatter_groups({"a": ([1, 2], [1, 3]), "b": ([0, 1, 2], [2, 2, 2])}, "x", "y", diagonal=True)
+    ax = fig.axes[0]
+    assert [c.get_label() for c in ax.collections] == ["a", "b"] and len(ax.lines) == 1
+    assert ax.get_xlabel() == "x" and ax.get_legend() is not None
+    with pytest.raises(ValueError, match="same length"):
+        plot_scatter_groups({"a": ([1, 2], [1])}, "x", "y")

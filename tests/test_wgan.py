@@ -63,3 +63,35 @@ def test_wgan_gp_bad_settings_raise_value_errors():
         W.WGANGP(g, d).compile(keras.optimizers.Adam(), keras.optimizers.Adam(), generator_loss="saturating")
     with pytest.raises(ValueError, match="one shape"):
         W.gradient_penalty(d, np.zeros((4, 2)), np.zeros((4, 3)))
+
+
+def test_toy_and_image_wgans_are_built_trained_and_scored_like_07s_gans():
+    points, _ = G.ring_of_gaussians(1024, seed=0)
+    wgan, snaps = W.train_toy_wgan(points, steps=20, batch_size=64, latent_dim=4, n_critic=2, snapshot_every=10,
+                                   n_snapshot=50)
+    assert [s for s, _, _ in snaps] == [10, 20] and snaps[-1][1].shape == (50, 2)
+    assert set(snaps[-1][2]) == {"critic_loss", "g_loss", "gp", "w_estimate"}
+    # the estimate on held-out points is the difference of the critic's mean scores
+    held_out = G.ring_of_gaussians(200, seed=1)[0]
+    fake = wgan.generate(200, seed=3)
+    expected = W.critic_score(wgan.discriminator, held_out).mean() - W.critic_score(wgan.discriminator, fake).mean()
+    assert W.critic_estimate(wgan, held_out, seed=3) == pytest.approx(expected, rel=1e-5)
+    image_wgan = W.build_wgan(latent_dim=8)
+    assert image_wgan.generate(2, seed=0).shape == (2, 28, 28, 1) and image_wgan.n_critic == 5
+    d_opt, g_opt = W.wgan_optimizers()
+    assert d_opt is not g_opt and float(d_opt.beta_2) == 0.9
+    with pytest.raises(ValueError, match="learning_rate"):
+        W.wgan_optimizers(learning_rate=0)
+
+
+def test_a_penalised_critic_estimates_the_wasserstein_distance_of_two_clusters():
+    rng = np.random.default_rng(0)
+    a = 0.05 * rng.normal(size=(4000, 2))
+    # W1 of two equal shapes d apart is d. The penalty is soft: a linear critic of slope s scores the gap s d
+    # at the cost lambda (s - 1)^2, so the penalised optimum is s = 1 + d / (2 lambda), a gap of d + d^2 / (2 lambda)
+    for d in (0.25, 4.0):
+        _, gap = W.fit_critic(a, a[::-1] + [d, 0.0], steps=400, seed=0)
+        assert gap == pytest.approx(d + d ** 2 / 20, rel=0.02)
+    assert gap > 4.0                                          # above W1: an estimate, not a bound
+    with pytest.raises(ValueError, match="one width"):
+        W.fit_critic(np.zeros((4, 2)), np.zeros((4, 3)))
