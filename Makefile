@@ -52,7 +52,8 @@ lab: install ## Start Jupyter Lab on the notebooks
 # Files go longest first (seconds measured in one `make test`, 2026-12-02), so that neither
 # core ends idle while the other finishes a long notebook.
 NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
-TEST_ORDER := notebooks/07_gan.ipynb notebooks/08_evaluation.ipynb tests/test_pixelcnn.py tests/test_nbtools.py \
+TEST_ORDER := notebooks/07_gan.ipynb notebooks/08_evaluation.ipynb notebooks/10_diffusion.ipynb notebooks/07b_wgan.ipynb \
+	tests/test_pixelcnn.py tests/test_nbtools.py \
 	notebooks/06a_pixelcnn.ipynb notebooks/06b_pixelcnn_conditional_ood.ipynb notebooks/09_flows.ipynb tests/test_checkpoints.py \
 	notebooks/04a_vae.ipynb tests/test_vae.py
 TEST_FILES := $(TEST_ORDER) $(filter-out $(TEST_ORDER),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
