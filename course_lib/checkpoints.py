@@ -856,23 +856,21 @@ def _diffusion_specs():
             sample(model, 1000, 20, seed=1), mnist()["x_val"][:1000])
 
     def evaluate(model):
-        import time as _time
-
         d = mnist()
         real = d["x_test"][check_subset(n_curve, seed=7)]
         curve = []
         for eta in (0.0, 1.0):
             for steps in DIFFUSION_CURVE_STEPS:
-                t = _time.perf_counter()
+                t = time.perf_counter()
                 images = sample(model, n_curve, steps, eta, seed=3)
                 curve.append({"sampler": "DDIM (eta 0)" if eta == 0 else "strided DDPM (eta 1)", "steps": steps,
-                              "seconds per 1,000 images": round((_time.perf_counter() - t) * 1000 / n_curve, 1),
+                              "seconds per 1,000 images": round((time.perf_counter() - t) * 1000 / n_curve, 1),
                               "FID": fid_of(images, real)})
-        t = _time.perf_counter()
+        t = time.perf_counter()
         images = D.to_pixels(D.ddpm_sample(model.denoiser, model.schedule, n_curve, (28, 28, 1), seed=3,
                                            batch_size=500)[0])
         curve.append({"sampler": "DDPM (ancestral, all T)", "steps": T,
-                      "seconds per 1,000 images": round((_time.perf_counter() - t) * 1000 / n_curve, 1),
+                      "seconds per 1,000 images": round((time.perf_counter() - t) * 1000 / n_curve, 1),
                       "FID": fid_of(images, real)})
         return {"classifier-FID, 10,000 DDIM-20 samples vs the 10,000 test digits":
                 fid_of(sample(model, 10_000, 20, seed=0), d["x_test"]),

@@ -236,7 +236,7 @@ def _network(denoiser):
         import tensorflow as tf
 
         fn = tf.function(lambda x, t: denoiser([x, t], training=False), reduce_retracing=True)
-        denoiser._course_sampling_fn = fn
+        object.__setattr__(denoiser, "_course_sampling_fn", fn)   # a cache, not a tracked attribute
     return fn
 
 
