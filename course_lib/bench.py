@@ -119,12 +119,15 @@ def train_in_segments(model, x, seconds, segments, batch_size, score):
     time, whatever their scoring costs. Returns one row per slice: the training seconds and
     images seen so far, and the scores.
 
-    Before the clock starts, one warm-up step on the first batch traces the training graph
-    (a WGAN-GP's, with five critic steps and a gradient of a gradient, takes seconds longer
-    to trace than a GAN's); its images are counted in ``images seen``."""
+    Before the clock starts, one warm-up step traces the training graph (a WGAN-GP's, with
+    five critic steps and a gradient of a gradient, takes seconds longer to trace than a
+    GAN's); its images are counted in ``images seen``. The step runs through the same input
+    pipeline as the timed ``fit`` calls (all of ``x``, one step): warmed up on a slice such as
+    ``x[:batch_size]``, whose batch shape is fixed, the graph would be traced again inside the
+    first slice's clock."""
     if not seconds > 0 or isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
         raise ValueError(f"need seconds > 0 and an integer segments >= 1, got {seconds!r} and {segments!r}.")
-    model.fit(x[:batch_size], batch_size=batch_size, epochs=1, verbose=0)
+    model.fit(x, batch_size=batch_size, epochs=1, steps_per_epoch=1, verbose=0)
     rows, trained, images = [], 0.0, batch_size
     for _ in range(segments):
         budget = WallClockBudget(seconds / segments, batch_size, every=10 ** 9)

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from course_lib import bench as B
 from course_lib.bench import TrainingTimer, WallClockBudget, record
 
 
@@ -79,13 +80,27 @@ def test_bench_render_keeps_every_notebook_and_flags_budgets():
     assert "## 06_pixelcnn: per model" in text and "a \\| b" in text
 
 
-def test_train_in_segments_gives_each_slice_its_time_and_scores_outside_the_clock():
+def test_train_in_segments_gives_each_slice_its_time_and_scores_outside_the_clock(monkeypatch):
     from course_lib import gan as G
     from course_lib.bench import train_in_segments
 
     gan = G.compile_toy_gan(G.toy_gan(2, 2, seed=0))
-    points = G.ring_of_gaussians(512, seed=0)[0]
-    calls = []
+    points = G.ring_of_gaussians(500, seed=0)[0]            # not a multiple of the batch: a last, short batch
+    calls, traces, at_clock_start = [], [], []
+    step = gan.train_step
+
+    def counting_step(data):                                   # runs once per trace of the training graph
+        traces.append(1)
+        return step(data)
+
+    gan.train_step = counting_step
+    start = B.WallClockBudget.on_train_begin
+
+    def clock_starts(self, logs=None):
+        at_clock_start.append(len(traces))
+        start(self, logs)
+
+    monkeypatch.setattr(B.WallClockBudget, "on_train_begin", clock_starts)
 
     def score(model):
         calls.append(model)
@@ -97,5 +112,6 @@ def test_train_in_segments_gives_each_slice_its_time_and_scores_outside_the_cloc
     slices = np.diff([0.0] + [r["train s"] for r in rows])
     assert np.all(slices >= 0.4) and np.all(slices < 3.0)      # each slice ran its budget, scoring excluded
     assert rows[-1]["images seen"] > rows[0]["images seen"] > 0
+    assert len(at_clock_start) == 3 and at_clock_start[0] == len(traces) > 0   # traced in the warm-up, never on the clock
     with pytest.raises(ValueError, match="segments"):
         train_in_segments(gan, points, seconds=1.0, segments=0, batch_size=64, score=score)
