@@ -274,6 +274,8 @@ class Spec:
     artifacts: Callable = None       # () -> {name: array} recorded during training, saved as NAME.npz
     baseline: tuple = None           # (epochs, what): the lecture profile's shorter run of the same recipe,
                                      # measured by ``baseline(name)`` with the same ``evaluate``
+    tracked: Callable = None         # (model) -> {name: value}: more figures for each epoch's point of the
+                                     # curve, measured after the epoch, outside its training seconds
 
 
 SPECS = {}
@@ -525,6 +527,14 @@ def _pixelcnn_specs():
         def check(model):
             return f"NLL{given} ({unit}), 200 fixed test digits", score(model, "test", check_subset())
 
+        def tracked(model):   # is the label obeyed yet? 50 samples of each digit, read by the classifier
+            from course_lib import metrics as M
+
+            wanted = np.repeat(np.arange(10), 50)
+            samples = P.sample(model, len(wanted), labels=one_hot(wanted), seed=1, progress=False)
+            read = M.classifier_outputs(load("classifier"), samples)[1].argmax(1)
+            return {"samples recognised as the requested digit (classifier, 500 samples)": float((read == wanted).mean())}
+
         _register(Spec(name, {"pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "08_evaluation"),
                               "pixelcnn_conditional": ("06b_pixelcnn_conditional_ood",),
                               "pixelcnn_8bit": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "09_flows", "08_evaluation")}[name],
@@ -536,7 +546,7 @@ def _pixelcnn_specs():
                         "data": "dynamically binarized" if kind == "binary" else "8-bit levels",
                         "train images": "55,000"},
                        build, compile_, fit_epoch, 55_000, validate, evaluate, check,
-                       needs=("classifier",) if conditional else ()))
+                       needs=("classifier",) if conditional else (), tracked=tracked if conditional else None))
 
     for name, recipe in recipes.items():
         make(name, *recipe)
@@ -985,7 +995,8 @@ def train(name, max_minutes=None, fresh=False, directory=None, log=print):
         state["train_seconds"] += seconds
         val_name, val = spec.validate(model)
         state["curve"].append({"epoch": epoch + 1, "train_seconds": round(state["train_seconds"], 1),
-                               "images_seen": state["images_seen"], val_name: val})
+                               "images_seen": state["images_seen"], val_name: val,
+                               **(spec.tracked(model) if spec.tracked else {})})
         state["log"].append({k: round(v, 5) for k, v in logs.items()})
         if spec.keep_best and (state.get("best") is None or val < state["best"]["value"]):
             state["best"] = {"epoch": epoch + 1, "value": val}
