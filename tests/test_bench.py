@@ -5,7 +5,6 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib import bench as B
 from course_lib.bench import TrainingTimer, WallClockBudget, record
 
 
@@ -94,13 +93,13 @@ def test_train_in_segments_gives_each_slice_its_time_and_scores_outside_the_cloc
         return step(data)
 
     gan.train_step = counting_step
-    start = B.WallClockBudget.on_train_begin
+    start = WallClockBudget.on_train_begin
 
     def clock_starts(self, logs=None):
         at_clock_start.append(len(traces))
         start(self, logs)
 
-    monkeypatch.setattr(B.WallClockBudget, "on_train_begin", clock_starts)
+    monkeypatch.setattr(WallClockBudget, "on_train_begin", clock_starts)
 
     def score(model):
         calls.append(model)
