@@ -49,14 +49,18 @@ lab: install ## Start Jupyter Lab on the notebooks
 # those with a present path, then again in the same kernel as the present profile in smoke form
 # (smoke sizes, checkpoints loaded; see `nbtools.py test-notebooks`), beside the unit tests, so
 # that neither core waits for a phase to end. The targets unit, nbval and nbval-present run each part alone.
-# Files go longest first (seconds measured in one `make test`, 2026-12-02), so that neither
-# core ends idle while the other finishes a long notebook.
-NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
-TEST_ORDER := notebooks/07_gan.ipynb notebooks/08_evaluation.ipynb notebooks/10_diffusion.ipynb notebooks/07b_wgan.ipynb \
-	tests/test_pixelcnn.py tests/test_nbtools.py \
-	notebooks/06a_pixelcnn.ipynb notebooks/06b_pixelcnn_conditional_ood.ipynb notebooks/09_flows.ipynb tests/test_checkpoints.py \
-	notebooks/04a_vae.ipynb tests/test_vae.py
-TEST_FILES := $(TEST_ORDER) $(filter-out $(TEST_ORDER),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
+# Notebooks joined by commas form a chain: one kernel runs them one after the other, from a
+# cleared namespace each, so that the kernel start and TensorFlow import (about 4-6 s) are paid
+# once per chain. Chains and files go longest first (seconds measured in one `make test`,
+# 2026-12-02), so that neither core ends idle while the other finishes a long one. A notebook
+# named nowhere here runs alone, after these.
+comma := ,
+TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10_diffusion.ipynb,notebooks/08_evaluation.ipynb \
+	notebooks/06b_pixelcnn_conditional_ood.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb \
+	notebooks/04a_vae.ipynb,notebooks/03_autoencoders.ipynb,notebooks/05_cvae.ipynb,notebooks/04b_vae_likelihood.ipynb \
+	tests/test_checkpoints.py notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
+	tests/test_pixelcnn.py tests/test_diffusion.py tests/test_vae.py tests/test_nbtools.py
+TEST_FILES := $(TEST_ORDER) $(filter-out $(subst $(comma), ,$(TEST_ORDER)),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
 test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel
 	@files="$$($(BIN)/python tools/nbtools.py test-notebooks --out $(BUILD)/nbval-test $(TEST_FILES))"; \
 	COURSE_PROFILE=smoke env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider \

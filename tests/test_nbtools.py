@@ -106,8 +106,9 @@ def test_present_copies_set_the_checkpoint_flag_first_and_skip_notebooks_not_rea
     assert [c.source for c in copy.cells[1:]] == [c.source for c in original.cells]
 
 
-def test_make_test_runs_a_presentable_notebook_twice_in_one_kernel(tmp_path, monkeypatch):
-    """And `nbtools.run` executes a notebook in place and renders its HTML."""
+def test_make_test_runs_a_presentable_notebook_twice_and_a_chain_in_one_kernel(tmp_path, monkeypatch):
+    """A chain `a,b` runs its notebooks one after the other in one kernel, each from a cleared
+    namespace in the smoke profile; and `nbtools.run` executes a notebook in place and renders its HTML."""
     import json
 
     (tmp_path / "ckpt").mkdir()
@@ -115,24 +116,32 @@ def test_make_test_runs_a_presentable_notebook_twice_in_one_kernel(tmp_path, mon
     (tmp_path / "ckpt" / "MANIFEST.json").write_text(json.dumps({"models": trained}))
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
     monkeypatch.delenv("COURSE_USE_CHECKPOINTS", raising=False)
+    probe = "import os\nprint(os.environ.get('COURSE_USE_CHECKPOINTS'), 'leftover' in dir())"
     ready = tmp_path / "03_autoencoders.ipynb"        # a present path (not executed here: no course_lib import)
-    nbformat.write(make_nb("import os\nprint(os.environ.get('COURSE_USE_CHECKPOINTS'), 'leftover' in dir())",
-                           "leftover = 1\nif False and use_checkpoints(): checkpoints.use('ae_simple')",
+    nbformat.write(make_nb(probe, "leftover = 1\nif False and use_checkpoints(): checkpoints.use('ae_simple')",
                            executed=False, outputs=False), ready)
     always = tmp_path / "08_evaluation.ipynb"         # loads checkpoints in every profile: no present path
     nbformat.write(make_nb("checkpoints.use('ae_simple')"), always)
-    plan = nbtools.test_notebooks([ready, always], tmp_path / "out")
-    assert plan == [tmp_path / "out" / "03_autoencoders+present.ipynb", always]
+    plain = tmp_path / "01_plain.ipynb"               # no checkpoints at all
+    nbformat.write(make_nb(probe, "leftover = 2", executed=False, outputs=False), plain)
+    out = tmp_path / "out"
+    plan = nbtools.test_notebooks([ready, always, plain, f"{ready},{plain}"], out)
+    assert plan == [out / "03_autoencoders+present.ipynb", always, plain, out / "03_autoencoders+present+01_plain.ipynb"]
     nb = nbformat.read(plan[0], as_version=4)
     assert len(nb.cells) == 2 * 3 + 1 and nb.cells[3].id == "switch-to-present"
-    assert len({c.id for c in nb.cells}) == len(nb.cells)          # ids stay unique
+    chain = nbformat.read(plan[3], as_version=4)
+    assert len(chain.cells) == (2 * 3 + 1) + 1 + 3 and "%reset -f" in chain.cells[7].source
+    for combined in (nb, chain):
+        assert len({c.id for c in combined.cells}) == len(combined.cells)          # ids stay unique
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    timings = nbtools.run([plan[0]], html_dir=tmp_path / "html")       # `make course`'s runner: in place, HTML
-    nb = nbformat.read(plan[0], as_version=4)
-    printed = [c.outputs[0].text for c in nb.cells if c.cell_type == "code" and c.outputs]
-    assert printed == ["None False\n", "1 False\n"]   # smoke first; then checkpoints, and a cleared namespace
-    assert nb.cells[1].execution_count == 1 and "execution" not in nb.cells[1].metadata
-    assert timings["03_autoencoders+present"] > 0 and (tmp_path / "html" / "03_autoencoders+present.html").exists()
+    timings = nbtools.run([plan[3]], html_dir=tmp_path / "html")       # `make course`'s runner: in place, HTML
+    chain = nbformat.read(plan[3], as_version=4)
+    printed = [c.outputs[0].text for c in chain.cells if c.cell_type == "code" and c.outputs]
+    # smoke first; then checkpoints and a cleared namespace; then the next notebook: smoke again, cleared again
+    assert printed == ["None False\n", "1 False\n", "None False\n"]
+    assert chain.cells[1].execution_count == 1 and "execution" not in chain.cells[1].metadata
+    name = "03_autoencoders+present+01_plain"
+    assert timings[name] > 0 and (tmp_path / "html" / f"{name}.html").exists()
 
 
 def with_output(nb, cell, output):

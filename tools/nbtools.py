@@ -10,7 +10,8 @@
     python tools/nbtools.py present-copies --out DIR NOTEBOOK...   copies of those that set
                                                            COURSE_USE_CHECKPOINTS=1 first (make nbval-present)
     python tools/nbtools.py test-notebooks --out DIR NOTEBOOK...   what `make test` re-executes: each
-                                                           notebook, run twice in one kernel if it has a present path
+                                                           notebook, run twice in one kernel if it has a present path;
+                                                           `a.ipynb,b.ipynb` chains notebooks in one kernel
 
 Not lesson material: students never need to read this file.
 """
@@ -372,27 +373,63 @@ SWITCH_TO_PRESENT = (
     "del os, keras, plt")
 
 
+NEXT_NOTEBOOK = (
+    "# Added by `nbtools.py test-notebooks` for `make test`. The cells above ran {previous}; the cells\n"
+    "# below run {next} in the same kernel (TensorFlow is imported once per chain, not once per\n"
+    "# notebook), from a cleared namespace, fresh layer names and the smoke profile.\n"
+    "%reset -f\n"
+    "import os\n\nimport keras\nimport matplotlib.pyplot as plt\n\n"
+    "keras.backend.clear_session()\n"
+    "plt.close(\"all\")\n"
+    "os.environ.pop(\"COURSE_USE_CHECKPOINTS\", None)\n"
+    "del os, keras, plt")
+
+
+def _renamed(cells, prefix):
+    return [nbformat.from_dict({**c, "id": f"{prefix}{c.get('id', i)}"}) for i, c in enumerate(cells)]
+
+
 def test_notebooks(paths, out_dir):
-    """The notebooks ``make test`` re-executes. A notebook ready to present is replaced by a file
-    ``NAME+present.ipynb`` in ``out_dir`` that holds its cells twice, with a cell between that
-    clears the namespace and sets ``COURSE_USE_CHECKPOINTS=1``: both profiles are checked, and
-    the kernel start and TensorFlow import (about 6 s) are paid once. Returns the paths to run,
-    in the order given."""
+    """The notebooks ``make test`` re-executes. A path may name a chain, ``a.ipynb,b.ipynb,...``:
+    one file in ``out_dir`` that runs them one after the other in one kernel, separated by a cell
+    that clears the namespace, Keras' layer names, the figures and ``COURSE_USE_CHECKPOINTS``,
+    so that the kernel start and TensorFlow import (about 4-6 s) are paid once per chain. A
+    notebook ready to present appears twice, its smoke cells then (after a cell that clears the
+    namespace and sets ``COURSE_USE_CHECKPOINTS=1``) its present cells in smoke form; alone it
+    becomes ``NAME+present.ipynb``. A single notebook with no present path, and every other path
+    (the test files), pass through. Returns the paths to run, in the order given."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob("*.ipynb"):
         stale.unlink()
-    ready = set(map(str, present_ready([p for p in paths if str(p).endswith(".ipynb")])))
-    plan = []                                       # other paths (the test files) pass through
-    for path in paths:
-        if str(path) not in ready:
-            plan.append(Path(path))
+    notebooks = [p for arg in paths for p in str(arg).split(",") if p.endswith(".ipynb")]
+    ready = set(map(str, present_ready(notebooks)))
+    plan = []
+    for arg in paths:
+        members = str(arg).split(",")
+        if len(members) == 1 and (not members[0].endswith(".ipynb") or members[0] not in ready):
+            plan.append(Path(arg))
             continue
-        nb = nbformat.read(path, as_version=4)
-        second = [nbformat.from_dict({**c, "id": f"present-{c.get('id', i)}"}) for i, c in enumerate(nb.cells)]
-        nb.cells = nb.cells + [nbformat.v4.new_code_cell(SWITCH_TO_PRESENT, id="switch-to-present")] + second
-        target = out_dir / f"{Path(path).stem}+present.ipynb"
-        nbformat.write(nb, target)
+        combined, names = None, []
+        for k, path in enumerate(members):
+            nb = nbformat.read(path, as_version=4)
+            stem = Path(path).stem
+            cells = _renamed(nb.cells, f"{stem}-" if len(members) > 1 else "")
+            if path in ready:
+                cells += [nbformat.v4.new_code_cell(SWITCH_TO_PRESENT, id=f"{stem}-switch-to-present"
+                                                    if len(members) > 1 else "switch-to-present")]
+                cells += _renamed(nb.cells, f"{stem}-present-")
+                names.append(f"{stem}+present")
+            else:
+                names.append(stem)
+            if combined is None:
+                combined = nb
+                combined.cells = cells
+            else:
+                switch = NEXT_NOTEBOOK.format(previous=members[k - 1], next=path)
+                combined.cells += [nbformat.v4.new_code_cell(switch, id=f"{stem}-next-notebook")] + cells
+        target = out_dir / ("+".join(names) + ".ipynb")
+        nbformat.write(combined, target)
         plan.append(target)
     return plan
 
