@@ -361,28 +361,30 @@ PRESENT_SETUP = ("# Added by `nbtools.py present-copies` for `make nbval-present
                  "import os\n\nos.environ[\"COURSE_USE_CHECKPOINTS\"] = \"1\"")
 
 
+def _fresh_state(checkpoint_flag):
+    """The body of a cell that makes a running kernel look new to the cells after it: empty
+    namespace, fresh Keras layer names, no open figures, ``COURSE_USE_CHECKPOINTS`` as given."""
+    flag = ("os.environ[\"COURSE_USE_CHECKPOINTS\"] = \"1\"\n" if checkpoint_flag
+            else "os.environ.pop(\"COURSE_USE_CHECKPOINTS\", None)\n")
+    return ("%reset -f\n"
+            "import os\n\nimport keras\nimport matplotlib.pyplot as plt\n\n"
+            "keras.backend.clear_session()   # fresh layer names, as in a new kernel\n"
+            "plt.close(\"all\")\n" + flag + "del os, keras, plt")
+
+
 SWITCH_TO_PRESENT = (
     "# Added by `nbtools.py test-notebooks` for `make test`. The cells above ran this notebook in the\n"
     "# smoke profile; the cells below run it again, in the same kernel (one start-up, not two), as the\n"
     "# present profile in smoke form: smoke sizes, trained models loaded from checkpoints/.\n"
-    "%reset -f\n"
-    "import os\n\nimport keras\nimport matplotlib.pyplot as plt\n\n"
-    "keras.backend.clear_session()   # fresh layer names, as in a new kernel\n"
-    "plt.close(\"all\")\n"
-    "os.environ[\"COURSE_USE_CHECKPOINTS\"] = \"1\"\n"
-    "del os, keras, plt")
+    + _fresh_state(checkpoint_flag=True))
 
 
-NEXT_NOTEBOOK = (
-    "# Added by `nbtools.py test-notebooks` for `make test`. The cells above ran {previous}; the cells\n"
-    "# below run {next} in the same kernel (TensorFlow is imported once per chain, not once per\n"
-    "# notebook), from a cleared namespace, fresh layer names and the smoke profile.\n"
-    "%reset -f\n"
-    "import os\n\nimport keras\nimport matplotlib.pyplot as plt\n\n"
-    "keras.backend.clear_session()\n"
-    "plt.close(\"all\")\n"
-    "os.environ.pop(\"COURSE_USE_CHECKPOINTS\", None)\n"
-    "del os, keras, plt")
+def next_notebook(previous, following):
+    """The cell between two notebooks of a chain."""
+    return ("# Added by `nbtools.py test-notebooks` for `make test`. The cells above ran " + previous + "; the cells\n"
+            "# below run " + following + " in the same kernel (TensorFlow is imported once per chain, not once per\n"
+            "# notebook), from a cleared namespace, fresh layer names and the smoke profile.\n"
+            + _fresh_state(checkpoint_flag=False))
 
 
 def _renamed(cells, prefix):
@@ -414,11 +416,11 @@ def test_notebooks(paths, out_dir):
         for k, path in enumerate(members):
             nb = nbformat.read(path, as_version=4)
             stem = Path(path).stem
-            cells = _renamed(nb.cells, f"{stem}-" if len(members) > 1 else "")
+            prefix = f"{stem}-" if len(members) > 1 else ""           # cell ids stay unique in a chain
+            cells = _renamed(nb.cells, prefix)
             if path in ready:
-                cells += [nbformat.v4.new_code_cell(SWITCH_TO_PRESENT, id=f"{stem}-switch-to-present"
-                                                    if len(members) > 1 else "switch-to-present")]
-                cells += _renamed(nb.cells, f"{stem}-present-")
+                cells += [nbformat.v4.new_code_cell(SWITCH_TO_PRESENT, id=f"{prefix}switch-to-present")]
+                cells += _renamed(nb.cells, f"{prefix}present-")
                 names.append(f"{stem}+present")
             else:
                 names.append(stem)
@@ -426,7 +428,7 @@ def test_notebooks(paths, out_dir):
                 combined = nb
                 combined.cells = cells
             else:
-                switch = NEXT_NOTEBOOK.format(previous=members[k - 1], next=path)
+                switch = next_notebook(members[k - 1], path)
                 combined.cells += [nbformat.v4.new_code_cell(switch, id=f"{stem}-next-notebook")] + cells
         target = out_dir / ("+".join(names) + ".ipynb")
         nbformat.write(combined, target)
