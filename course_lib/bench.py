@@ -64,9 +64,10 @@ class TrainingTimer(_callback_base()):
     def images_per_s(self):
         return self.n_examples * self.epochs / self.seconds if self.seconds else float("nan")
 
-    def summary(self, what="digits"):
-        """One line for a notebook: "trained 2 epochs of 55,000 digits: 149 s, 739 images/s"."""
-        return training_summary(self, what)
+    def summary(self, what="digits", unit="images"):
+        """One line for a notebook: "trained 2 epochs of 55,000 digits: 149 s, 739 images/s"
+        (``unit`` names what the rate counts: ``summary("points", unit="points")`` for 2-D data)."""
+        return training_summary(self, what, unit)
 
 
 class WallClockBudget(_callback_base()):
@@ -105,11 +106,11 @@ class WallClockBudget(_callback_base()):
         return self.images_seen / self.seconds if self.seconds else float("nan")
 
 
-def training_summary(timer, what="digits"):
+def training_summary(timer, what="digits", unit="images"):
     """The line ``TrainingTimer.summary`` prints, for anything with its attributes (also a
     checkpoint's ``checkpoints.TrainedFor``)."""
     epochs = f"{timer.epochs} epoch{'' if timer.epochs == 1 else 's'}"
-    return f"trained {epochs} of {timer.n_examples:,} {what}: {timer.seconds:.0f} s, {timer.images_per_s:.0f} images/s"
+    return f"trained {epochs} of {timer.n_examples:,} {what}: {timer.seconds:.0f} s, {timer.images_per_s:.0f} {unit}/s"
 
 
 def train_in_segments(model, x, seconds, segments, batch_size, score):

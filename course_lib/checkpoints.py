@@ -155,11 +155,11 @@ class TrainedFor:
         self.n_examples = self.images_seen // kept
         self.images_per_s = self.images_seen / self.seconds if self.seconds else float("nan")
 
-    def summary(self, what="digits"):
+    def summary(self, what="digits", unit="images"):
         """The line ``bench.TrainingTimer.summary`` prints, for the checkpoint's training."""
         from course_lib.bench import training_summary
 
-        return training_summary(self, what)
+        return training_summary(self, what, unit)
 
 
 def use(name, directory=None):

@@ -34,6 +34,8 @@ def test_training_timer_counts_epochs_and_throughput():
     assert timer.summary().startswith("trained 3 epochs of 32 digits: ")
     timer.epochs = 1
     assert timer.summary("images").startswith("trained 1 epoch of 32 images: ")
+    assert timer.summary().endswith(" images/s")
+    assert timer.summary("points", unit="points").endswith(" points/s")      # 2-D data: no images
 
 
 def test_wall_clock_budget_stops_fit_and_records_its_curve():
