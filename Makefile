@@ -58,6 +58,7 @@ lab: install ## Start Jupyter Lab on the notebooks
 # once per chain. Chains and files go longest first (seconds measured in one `make test`,
 # 2026-12-02), so that neither core ends idle while the other finishes a long one. A notebook
 # named nowhere here runs alone, after these.
+NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
 comma := ,
 TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10_diffusion.ipynb,notebooks/08_evaluation.ipynb \
 	notebooks/06b_pixelcnn_conditional_ood.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb \
