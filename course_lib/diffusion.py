@@ -274,10 +274,12 @@ def ddpm_sample(denoiser, schedule, n, shape, seed=0, batch_size=1000, keep=(), 
 
 
 def ddim_times(T, steps):
-    """The ``steps`` times DDIM visits, T down to 1, evenly spaced."""
+    """The ``steps`` times DDIM visits, evenly spaced from T down to 1. The first is always T,
+    where the start x_T ~ N(0, I) lives: one step is a single network call at t = T that jumps
+    to x0_hat; two steps visit T and 1."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= T:
         raise ValueError(f"steps must be an integer in 1..{T}, got {steps!r}.")
-    return np.unique(np.round(np.linspace(1, T, steps)).astype(int))[::-1]
+    return np.unique(np.round(np.linspace(T, 1, steps)).astype(int))[::-1]
 
 
 def ddim_sample(denoiser, schedule, n, shape, steps=50, eta=0.0, seed=0, batch_size=1000, x_T=None,

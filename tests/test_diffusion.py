@@ -56,6 +56,41 @@ def test_true_noise_turns_x_t_back_into_x0_and_ddim_with_an_oracle_lands_on_x0()
     np.testing.assert_allclose(sample, x0, atol=0.05)
 
 
+def _spy(schedule, x0):
+    """The oracle, recording the time of every network call."""
+    oracle, calls = _oracle(x0, schedule), []
+
+    def eps(inputs, training=False):
+        calls.append(int(np.asarray(inputs[1])[0]))
+        return oracle(inputs, training)
+    return eps, calls
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 10, 1000])
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_every_sampler_first_calls_the_network_at_t_equal_T(steps, eta):
+    """x_T ~ N(0, I) lives at t = T: a sampler whose first call is at another t would treat pure
+    noise as a less noisy image (a 1-step DDIM at t = 1 returns its input almost unchanged)."""
+    s = D.make_schedule(1000, "cosine")
+    x0 = np.zeros((2, 4), "float32")
+    eps, calls = _spy(s, x0)
+    D.ddim_sample(eps, s, 2, (4,), steps=steps, eta=eta)
+    assert calls[0] == s.T and len(calls) == steps and calls == sorted(calls, reverse=True)
+    assert list(D.ddim_times(s.T, steps)) == calls
+    eps, calls = _spy(s, x0)
+    D.ddpm_sample(eps, s, 2, (4,))
+    assert calls[0] == s.T and calls[-1] == 1 and len(calls) == s.T
+
+
+def test_one_step_ddim_returns_the_networks_x0_estimate_not_the_noise():
+    s = D.make_schedule(1000, "cosine")
+    x0 = np.full((3, 4), 0.5, "float32")
+    start = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    out = D.ddim_sample(_oracle(x0, s), s, 3, (4,), steps=1, x_T=start)
+    np.testing.assert_allclose(out, x0, atol=1e-3)        # the oracle's x0_hat, far from the start
+    assert np.abs(out - start).max() > 0.5
+
+
 def test_diffusion_trains_on_points_and_checks_its_input():
     keras.utils.set_random_seed(0)
     model = D.Diffusion(D.build_mlp_denoiser(2, hidden=32, depth=2), T=50)
