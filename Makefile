@@ -1,6 +1,10 @@
 # Run `make help` for the list of targets.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter that makes .venv (PYTHON=/path/to/python3.x to choose one): found before PATH
+# gets .venv/bin below, so it is never the venv's own python.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell command -v python3.11 || command -v python3)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -26,8 +30,34 @@ help: ## List the targets
 
 install: $(STAMP) ## Create .venv, install pinned requirements and course_lib (editable); quick when nothing changed
 
+# "3.11" from `python --version` ("Python 3.11.7"), in a recipe (py_minor) or now (py_minor_now);
+# empty when $(1) does not run.
+minor_sed := sed -n 's/^Python \([0-9]*\.[0-9]*\).*/\1/p'
+py_minor = $$($(1) --version 2>&1 | $(minor_sed))
+py_minor_now = $(shell $(1) --version 2>&1 | $(minor_sed))
+# The chosen Python must be 3.11 or newer (the pinned wheels need it): one line, before any venv exists.
+CHECK_PYTHON = want=$(call py_minor,$(PYTHON)); \
+	awk -v v="$$want" 'BEGIN { split(v, a, "."); exit !(a[1] > 3 || (a[1] == 3 && a[2] >= 11)) }' || \
+	{ echo "make install: Python 3.11 or newer is needed, but PYTHON=$(or $(PYTHON),(no python3 found)) is $${want:+Python }$${want:-not a Python that runs}; choose one with make install PYTHON=/path/to/python3.11" >&2; exit 1; }
+# A .venv made by another Python (e.g. an earlier try with 3.10) is rebuilt, not reused.
+MAKE_VENV = have=$(call py_minor,$(BIN)/python); \
+	if [ "$$have" != "$$want" ]; then \
+		if [ -e $(VENV) ]; then echo "make install: $(VENV) was made by Python $${have:-(broken)}, not $$want: rebuilding it"; fi; \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
+
+# PYTHON=... given on the command line and .venv made by another Python: install again (rebuilds .venv).
+ifeq ($(origin PYTHON),command line)
+ifneq ($(call py_minor_now,$(PYTHON)),$(call py_minor_now,$(BIN)/python))
+$(STAMP): FORCE
+endif
+endif
+.PHONY: FORCE
+FORCE:
+
+# The stamp is written last, only when every step succeeded: a failed install is retried.
 $(STAMP): requirements.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $@
+	@$(CHECK_PYTHON); $(MAKE_VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
@@ -46,8 +76,11 @@ slides: install ## Render the committed notebooks as reveal.js decks in build/sl
 slides-check: slides ## Screenshots of two slides of two decks in headless Chromium (needs chromium), in build/slides/shots/
 	$(BIN)/python tools/nbtools.py shots --out $(BUILD)/slides/shots $(BUILD)/slides/04a_vae.slides.html $(BUILD)/slides/07_gan.slides.html
 
-lab: install ## Start Jupyter Lab on the notebooks
-	env -u MPLBACKEND $(BIN)/jupyter lab notebooks/
+# Jupyter refuses to start as root (containers, cloud images) without --allow-root; LAB_ARGS="--no-browser
+# --port 8899" passes more arguments.
+LAB_ARGS ?=
+lab: install ## Start Jupyter Lab on the notebooks (LAB_ARGS=... for more arguments; --allow-root added as root)
+	env -u MPLBACKEND $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
 
 # `make test` is one pytest session on two workers: every notebook in the smoke profile and, for
 # those with a present path, then again in the same kernel as the present profile in smoke form
@@ -60,10 +93,10 @@ lab: install ## Start Jupyter Lab on the notebooks
 # named nowhere here runs alone, after these.
 NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
 comma := ,
-TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10_diffusion.ipynb,notebooks/08_evaluation.ipynb \
-	notebooks/06b_pixelcnn_conditional_ood.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb \
+TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb \
+	notebooks/06b_pixelcnn_conditional.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb,notebooks/06d_likelihood_ood.ipynb \
 	notebooks/04a_vae.ipynb,notebooks/03_autoencoders.ipynb,notebooks/05_cvae.ipynb,notebooks/04b_vae_likelihood.ipynb \
-	tests/test_checkpoints.py notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
+	tests/test_checkpoints.py notebooks/08b_evaluation.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
 	tests/test_pixelcnn.py tests/test_diffusion.py tests/test_vae.py tests/test_nbtools.py
 TEST_FILES := $(TEST_ORDER) $(filter-out $(subst $(comma), ,$(TEST_ORDER)),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
 test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel
@@ -89,6 +122,10 @@ nbval-present: install ## The present profile in smoke form: smoke sizes, traine
 
 bench: install ## Time every notebook (lecture profile; COURSE_PROFILE=present for that one) and write bench/results.md; NB=... for some
 	$(BIN)/python bench/run.py $(NB)
+
+.PHONY: host-speed
+host-speed: install ## Time a fixed reference workload (a few seconds): this host's speed, to report beside a time
+	$(BIN)/python -m course_lib.bench host-speed
 
 checkpoints: install ## Train models into checkpoints/ (NAME=... for one; MINUTES=... to stop early); resumable
 	$(BIN)/python -m course_lib.checkpoints train $(NAME) $(if $(MINUTES),--max-minutes $(MINUTES))

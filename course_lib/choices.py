@@ -1,6 +1,6 @@
 """Choices made on the validation split that a notebook reports but cannot afford to re-run.
 
-Introduced in 04b_vae_likelihood and 05_cvae. A lecture notebook has minutes; comparing four
+Introduced in 04b_vae_likelihood and 05_cvae (the diffusion sampler: 08a_evaluation and 10_diffusion). A lecture notebook has minutes; comparing four
 ways to train a VAE takes longer. ``make choices`` runs each comparison here, on the
 validation split only (the last 5,000 training digits, binarized with the course's fixed
 seed; the test set plays no part), and writes what it measured to ``bench/choices.json``
@@ -110,7 +110,43 @@ def cvae_epochs(log=print):
                                       "epochs trained); IWAE k = 100 on the 5,000 validation digits"}
 
 
-COMPARISONS = {"vae_decoder_schedule": vae_decoder_schedule, "cvae_epochs": cvae_epochs}
+SAMPLER_STEPS = (10, 20, 50)
+SAMPLER_BUDGET = 20          # network calls per image that a lecture can afford (08: 2,000 images in about a minute)
+SAMPLER_N = 2_000            # samples per sampler, and validation digits they are compared with (08's N_EVAL)
+
+
+def diffusion_sampler(log=print):
+    """08 and 10: the diffusion checkpoint's sampler, DDIM (eta 0) or strided DDPM (eta 1), and
+    its number of steps, by classifier-FID against validation digits."""
+    from course_lib import checkpoints
+    from course_lib import diffusion as D
+    from course_lib import metrics as M
+
+    d = checkpoints.mnist()
+    model, classifier = checkpoints.load("diffusion_mnist"), checkpoints.load("classifier")
+    reference = d["x_val"][np.random.default_rng(5).choice(len(d["x_val"]), SAMPLER_N, replace=False)]
+    real = M.classifier_outputs(classifier, reference)[0]
+    rows = []
+    for eta, name in ((0.0, "DDIM (eta 0)"), (1.0, "strided DDPM (eta 1)")):
+        for steps in SAMPLER_STEPS:
+            t = time.perf_counter()
+            x = D.to_pixels(D.ddim_sample(model.denoiser, model.schedule, SAMPLER_N, (28, 28, 1), steps=steps,
+                                          eta=eta, seed=11, batch_size=500))
+            rows.append({"sampler": name, "eta": eta, "steps": steps,
+                         "val FID": M.fid(real, M.classifier_outputs(classifier, x)[0])})
+            log(f"  {name}, {steps} steps: val FID {rows[-1]['val FID']:.1f} ({time.perf_counter() - t:.0f} s)",
+                flush=True)
+    best = min((r for r in rows if r["steps"] <= SAMPLER_BUDGET), key=lambda r: r["val FID"])
+    return {"rows": rows, "chosen": {"sampler": best["sampler"], "eta": best["eta"], "steps": best["steps"]},
+            "budget": SAMPLER_BUDGET,
+            "settings": f"the diffusion_mnist checkpoint; {SAMPLER_N:,} samples per sampler (seed 11) against "
+                        f"{SAMPLER_N:,} random validation digits (the last 5,000 training digits, seed 5), "
+                        f"the course classifier's features; chosen: the lowest FID with at most "
+                        f"{SAMPLER_BUDGET} network calls per image"}
+
+
+COMPARISONS = {"vae_decoder_schedule": vae_decoder_schedule, "cvae_epochs": cvae_epochs,
+               "diffusion_sampler": diffusion_sampler}
 
 
 def result(name, path=None):

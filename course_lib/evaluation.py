@@ -1,0 +1,105 @@
+"""The course's generative models, as lectures 08a and 08b evaluate them.
+
+Introduced in 08a_evaluation (and used again in 08b_evaluation). Each model is the checkpoint
+its own lecture loads; ``course_samples`` draws ``n`` images from each, in [0, 1], and says
+what each image *is*: a sample of the model, or the mean of its output distribution. A
+comparison of models is only fair between like things, so every model also gets a
+**binary sample**: each pixel ~ Bernoulli(its grey level), the observation model the VAEs
+and the PixelCNN were trained with, compared with real digits binarized the same way.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+
+@dataclass
+class CourseSamples:
+    """What ``course_samples`` returns. ``images[name]``: (n, 28, 28) in [0, 1], the images the
+    grey-level metrics score; ``binary[name]``: (n, 28, 28) of 0/1, a sample of every model under
+    the same Bernoulli observation model; ``kind[name]``: what ``images[name]`` is; ``models``:
+    the loaded Keras models; ``made[name]``: (checkpoint file, epochs trained); ``seconds``."""
+    images: dict = field(default_factory=dict)
+    binary: dict = field(default_factory=dict)
+    kind: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    made: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+    labels: np.ndarray = None
+
+
+# name -> (checkpoint, lecture, family): "likelihood" models are trained by (a bound on) log p(x),
+# "adversarial" ones against a discriminator or critic; the autoencoder is neither.
+MODELS = {
+    "autoencoder": ("ae_simple", "03", "neither"),
+    "VAE": ("vae_d20", "04b", "likelihood"),
+    "CVAE": ("cvae_d2", "05", "likelihood"),
+    "PixelCNN": ("pixelcnn_binary", "06a", "likelihood"),
+    "GAN": ("dcgan", "07", "adversarial"),
+    "conditional GAN": ("cgan", "07", "adversarial"),
+    "WGAN-GP": ("wgan_mnist", "07b", "adversarial"),
+    "flow": ("flow_mnist", "09", "likelihood"),
+    "diffusion": ("diffusion_mnist", "10", "likelihood"),
+}
+CONDITIONAL = ("CVAE", "conditional GAN")
+
+
+def bernoulli_sample(images, seed):
+    """A 0/1 image with P(pixel = 1) = its grey level: a VAE's sample given its decoder's means,
+    and, for a model with grey outputs, the same observation model put on top of it."""
+    images = np.asarray(images, "float32")
+    if images.size and not (np.all(np.isfinite(images)) and images.min() >= 0 and images.max() <= 1):
+        raise ValueError("bernoulli_sample needs grey levels in [0, 1] (no NaN).")
+    return (np.random.default_rng(seed).random(images.shape, dtype="float32") < images).astype("float32")
+
+
+def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
+    """Load every model of ``MODELS`` and draw ``n`` images from each.
+
+    ``x_fit``: training digits in [0, 1], (m, 28, 28): the autoencoder has no prior, so its
+    codes of the first 10,000 are fitted by a Gaussian to sample from. ``diffusion_sampler``:
+    ``{"eta": ..., "steps": ...}``, chosen on validation digits (``choices.result("diffusion_sampler")``).
+    Conditional models get labels 0-9 in equal numbers (``.labels``)."""
+    from course_lib import checkpoints
+    from course_lib import diffusion as D
+    from course_lib import flows as F
+    from course_lib import pixelcnn as P
+    from course_lib.data import flatten, one_hot
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer (images per model), got {n!r}.")
+    n = int(n)
+    out = CourseSamples(labels=np.arange(n) % 10)
+    c = one_hot(out.labels)
+    rng = np.random.default_rng(seed)
+    for name, (ckpt, _, _) in MODELS.items():
+        start = time.perf_counter()
+        model, trained = checkpoints.use(ckpt)
+        out.models[name], out.made[name] = model, (f"checkpoints/{ckpt}.keras", trained.epochs)
+        if name == "autoencoder":
+            codes = model.get_layer("encoder").predict(flatten(x_fit[:10_000]), verbose=0)
+            z = rng.multivariate_normal(codes.mean(0), np.cov(codes, rowvar=False), n).astype("float32")
+            images, kind = model.get_layer("decoder").predict(z, verbose=0), "decoder output (no prior: a Gaussian fitted to codes)"
+        elif name in ("VAE", "CVAE"):
+            z = rng.standard_normal((n, model.latent_dim)).astype("float32")
+            images, kind = np.asarray(model.decode(z, c if name == "CVAE" else None)), "Bernoulli means"
+        elif name == "PixelCNN":
+            images, kind = P.sample(model, n, batch_size=500, seed=seed), "samples (0/1)"
+        elif name in ("GAN", "conditional GAN", "WGAN-GP"):
+            images, kind = model.generate(n, labels=c if name == "conditional GAN" else None, seed=seed)[..., 0], "samples"
+        elif name == "flow":
+            images, kind = F.from_logit(model.sample(n, seed=seed))[..., 0], "samples"
+        else:
+            images = D.to_pixels(D.ddim_sample(model.denoiser, model.schedule, n, (28, 28, 1),
+                                               steps=diffusion_sampler["steps"], eta=diffusion_sampler["eta"],
+                                               seed=seed, batch_size=500))
+            kind = f"samples ({'DDIM' if diffusion_sampler['eta'] == 0 else 'strided DDPM'}, {diffusion_sampler['steps']} steps)"
+        out.images[name] = np.clip(np.asarray(images, "float32").reshape(n, 28, 28), 0, 1)
+        out.kind[name] = kind
+        out.binary[name] = (out.images[name] if name == "PixelCNN"
+                            else bernoulli_sample(out.images[name], seed=seed + 1000 + len(out.binary)))
+        out.seconds[name] = time.perf_counter() - start
+        log(f"{name}: {out.seconds[name]:.0f} s")
+    return out
