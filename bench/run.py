@@ -14,6 +14,12 @@ the executed copies in DIR instead (e.g. to read a present-profile run).
 Results accumulate in bench/results.json, one entry per notebook with the date and machine
 it was measured on, so benchmarking one notebook keeps the others' figures;
 bench/results.md is rendered from it.
+
+Beside every time goes the host's speed on that run (``host_s``: seconds of the fixed reference
+workload of ``course_lib.bench.host_speed``, timed before and after the notebooks, the mean
+of the two): the same host runs a third faster or slower from one day to the next, so a time
+without it cannot be compared with a later one. Entries measured before it was recorded show
+"not recorded".
 """
 
 import json
@@ -35,9 +41,13 @@ import nbtools  # noqa: E402
 BUDGET_S = {"01": 180, "02": 180, "03": 180, "04": 480, "05": 480, "06": 600, "07": 600, "08": 600,
             "09": 600, "10": 600}
 HEADROOM = 0.8
-# The present profile (models loaded from checkpoints/, issue 10): a limit per notebook.
+# The present profile (models loaded from checkpoints/, issue 10): a limit per notebook, which
+# must hold on a host SLOWER_HOST times slower than the measuring one (issue 23): a present
+# time counts as within only if it is at most limit / SLOWER_HOST where it was measured.
 PRESENT_LIMIT_S = {"08": 120}
 PRESENT_DEFAULT_S = 60
+SLOWER_HOST = 1.5
+NOT_RECORDED = "not recorded"
 
 
 def markdown_table(rows):
@@ -52,6 +62,19 @@ def markdown_table(rows):
     lines = ["| " + " | ".join(fmt(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def host_figure(entry):
+    """The host reference of a results entry, for a table: "2.31", or "not recorded"."""
+    return f"{entry['host_s']:.2f}" if entry.get("host_s") else NOT_RECORDED
+
+
+def measure_host(when):
+    from course_lib.bench import host_speed
+
+    seconds = host_speed()
+    print(f"host reference {when} the notebooks: {seconds:.2f} s", flush=True)
+    return seconds
 
 
 def versions():
@@ -83,7 +106,10 @@ def main(argv):
             shutil.copy(nb, tmp / nb.name)
             copies.append(tmp / nb.name)
         start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        host_runs = [measure_host("before")]
         timings = nbtools.run(copies)
+        host_runs.append(measure_host("after"))
+        host = {"host_s": round(sum(host_runs) / 2, 2), "host_s_runs": [round(h, 2) for h in host_runs]}
         measured = {p.stem: json.loads(p.read_text()) for p in sorted(records.glob("*.json"))}
         if update:
             for nb, copy in zip(notebooks, copies):
@@ -99,12 +125,17 @@ def main(argv):
     results = {name: r for name, r in results.items() if name in existing}   # drop renamed/split ones
     machine = f"{os.cpu_count()} CPU cores ({platform.machine()}), {versions()}"
     for name, seconds in timings.items():
+        old = results.get(name, {})
+        old = old.get("present", {}) if profile == "present" else old
+        if old.get("seconds") and old.get("host_s"):     # the last time, scaled to today's host speed
+            print(f"{name}: {seconds:.1f} s; last time {old['seconds']:.1f} s at host reference {old['host_s']:.2f} s, "
+                  f"i.e. {old['seconds'] * host['host_s'] / old['host_s']:.1f} s at today's {host['host_s']:.2f} s")
         if profile == "present":          # kept beside the lecture figures, which it does not replace
             results.setdefault(name, {"tables": []})["present"] = {"date": start, "machine": machine,
-                                                                   "seconds": round(seconds, 1)}
+                                                                   "seconds": round(seconds, 1), **host}
             continue
         results[name] = {"date": start, "profile": profile, "machine": machine,
-                         "seconds": round(seconds, 1), "tables": measured.get(name, []),
+                         "seconds": round(seconds, 1), **host, "tables": measured.get(name, []),
                          **({"present": results[name]["present"]} if "present" in results.get(name, {}) else {})}
     results = dict(sorted(results.items()))
     results_json.write_text(json.dumps(results, indent=1) + "\n")
@@ -119,9 +150,16 @@ def render(results):
     machines = sorted({r["machine"] for r in results.values() if "machine" in r}
                       | {r["present"]["machine"] for r in results.values() if "present" in r})
     out = ["# Benchmark results", "",
-           "Written by `make bench` (`python bench/run.py [NOTEBOOK ...]` re-measures some). "
+           "Written by `make bench` (`python bench/run.py [NOTEBOOK ...]` re-measures some); how to read "
+           "it: [README.md](README.md). "
            f"Measured on: {'; '.join(machines)}.", "",
-           "## Notebooks: wall time (kernel start-up included)", ""]
+           "*host reference (s)*: the seconds this host took, on that run, for the fixed reference workload "
+           "(`python -m course_lib.bench host-speed`; lower is faster). A time `t` measured at host reference "
+           "`h` takes about `t * h2 / h` on a host (or day) whose figure is `h2`. Rows measured before the "
+           f"figure was recorded say \"{NOT_RECORDED}\".", "",
+           "## Notebooks: wall time (kernel start-up included)", "",
+           f"A notebook is within target when it finishes in {HEADROOM:.0%} of its budget, so that the "
+           f"budget holds on a host {1 / HEADROOM:g} times slower.", ""]
     rows = []
     for name, r in results.items():
         if "seconds" not in r:
@@ -129,23 +167,34 @@ def render(results):
         budget = BUDGET_S.get(name[:2])
         target = budget * HEADROOM if budget else None
         rows.append({"notebook": name, "profile": r["profile"], "seconds": f"{r['seconds']:.1f}",
+                     "host reference (s)": host_figure(r),
                      "budget (s)": budget if budget else "-",
                      f"target: {HEADROOM:.0%} of budget": f"{target:.0f}" if target else "-",
                      "within target": "yes" if target and r["seconds"] <= target else ("NO" if target else "-"),
                      "measured": r["date"]})
     out += [markdown_table(rows), ""]
-    present = [{"notebook": name, "seconds": f"{r['present']['seconds']:.1f}",
-                "limit (s)": PRESENT_LIMIT_S.get(name[:2], PRESENT_DEFAULT_S),
-                "within limit": "yes" if r["present"]["seconds"] <= PRESENT_LIMIT_S.get(name[:2], PRESENT_DEFAULT_S)
-                else "NO", "measured": r["present"]["date"]}
-               for name, r in results.items() if "present" in r]
+    present = []
+    for name, r in results.items():
+        if "present" not in r:
+            continue
+        limit = PRESENT_LIMIT_S.get(name[:2], PRESENT_DEFAULT_S)
+        target = limit / SLOWER_HOST
+        present.append({"notebook": name, "seconds": f"{r['present']['seconds']:.1f}",
+                        "host reference (s)": host_figure(r["present"]), "limit (s)": limit,
+                        f"target: limit / {SLOWER_HOST:g}": f"{target:.0f}",
+                        "within target": "yes" if r["present"]["seconds"] <= target else "NO",
+                        "measured": r["present"]["date"]})
     if present:
         out += ["## The present profile: wall time (models from checkpoints/)", "",
                 "`COURSE_PROFILE=present make bench NB=...`: each notebook loads its trained models and runs "
-                "every other cell live.", "", markdown_table(present), ""]
+                f"every other cell live. The limit must hold on a host {SLOWER_HOST:g} times slower than the "
+                f"measuring one: a time counts as within target when it is at most limit / {SLOWER_HOST:g}.",
+                "", markdown_table(present), ""]
     for name, r in results.items():
         if r["tables"]:
-            out += [f"## {name}: per model", "", markdown_table(r["tables"]), ""]
+            out += [f"## {name}: per model", "",
+                    f"Measured {r.get('date', '?')}, host reference (s): {host_figure(r)}.", "",
+                    markdown_table(r["tables"]), ""]
     return "\n".join(out)
 
 
