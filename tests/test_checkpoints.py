@@ -88,10 +88,10 @@ def test_load_errors_name_the_file_and_the_fix(toy):
     path = toy / "toy.keras"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])                                   # truncated
-    with pytest.raises(C.CheckpointError, match=r"toy\.keras does not match.*git checkout"):
+    with pytest.raises(C.CheckpointError, match=r"toy\.keras does not match.*truncated.*git checkout"):
         C.load("toy", toy)
     path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))                        # same size, other content
-    with pytest.raises(C.CheckpointError, match="another version"):
+    with pytest.raises(C.CheckpointError, match="sha256 differs from the manifest's.*another version"):
         C.load("toy", toy)
     path.unlink()
     with pytest.raises(C.CheckpointError, match=r"toy\.keras is missing"):
@@ -133,6 +133,57 @@ def test_every_spec_fits_one_session():
 SHIPPED = C.read_manifest(ROOT / "checkpoints")["models"]
 
 
+def _copy_shipped(tmp_path, *names):
+    """checkpoints/MANIFEST.json and the files of ``names``, copied into ``tmp_path``."""
+    import shutil
+
+    shutil.copy(ROOT / "checkpoints" / C.MANIFEST_NAME, tmp_path)
+    for name in names:
+        shutil.copy(ROOT / "checkpoints" / SHIPPED[name]["file"], tmp_path)
+    return tmp_path
+
+
+@pytest.mark.skipif("ae_conv" not in SHIPPED, reason="ae_conv is not trained yet")
+def test_tampered_copy_says_sha256_differs_and_truncated_copy_says_truncated(tmp_path):
+    folder = _copy_shipped(tmp_path, "ae_conv")
+    path = folder / SHIPPED["ae_conv"]["file"]
+    data = path.read_bytes()
+    middle = len(data) // 2
+    path.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:])   # same size
+    with pytest.raises(C.CheckpointError) as err:
+        C.path_of("ae_conv", folder)
+    message = str(err.value)
+    assert "ae_conv.keras does not match MANIFEST.json: its sha256 differs from the manifest's" in message
+    assert "truncated" not in message and "git checkout -- checkpoints/" in message
+    path.write_bytes(data[:-10])                                              # cut short
+    with pytest.raises(C.CheckpointError, match=f"{len(data) - 10:,} bytes, expected {len(data):,}: it is truncated"):
+        C.path_of("ae_conv", folder)
+    path.write_bytes(data)
+    assert C.path_of("ae_conv", folder) == path                               # the same bytes pass again
+
+
+def test_corrupt_manifest_names_the_file_and_the_fix(tmp_path, monkeypatch, capsys):
+    folder = _copy_shipped(tmp_path)
+    manifest = folder / C.MANIFEST_NAME
+    text = manifest.read_text()
+    manifest.write_text(text[: len(text) // 2])                               # cut short (a failed write, a bad merge)
+    fix = "git checkout -- checkpoints/MANIFEST.json"
+    for call in (lambda: C.read_manifest(folder), lambda: C.load("vae_d2", folder), lambda: C.verify(folder),
+                 lambda: C.train("vae_d2", directory=folder, tiny=True)):
+        with pytest.raises(C.CheckpointError) as err:
+            call()
+        assert f"checkpoint manifest {manifest} is corrupt, not valid JSON" in str(err.value)
+        assert fix in str(err.value)
+    monkeypatch.setenv(C.DIR_VAR, str(folder))                                  # the command line: no traceback
+    assert C.main(["verify"]) == 1
+    assert "is corrupt, not valid JSON" in capsys.readouterr().err
+    manifest.write_text(json.dumps({"notebooks": {}}))                        # valid JSON, no models table
+    with pytest.raises(C.CheckpointError, match=r'corrupt: it has no "models" table'):
+        C.read_manifest(folder)
+    # the repository's own manifest: the fix is the exact command
+    assert f"`{fix}`" in C._manifest_fix(ROOT / "checkpoints" / C.MANIFEST_NAME)
+
+
 def test_shipped_files_match_manifest_and_size_limit():
     folder = ROOT / "checkpoints"
     files = {p.name for p in folder.glob("*.keras")} | {p.name for p in folder.glob("*.npz")}
@@ -154,20 +205,35 @@ def test_manifest_names_the_notebooks_of_every_spec():
 
 _REPRODUCE = """
 import json, sys
+import course_lib                           # registers the course's classes (VAE, PixelCNN, GAN, ...)
+import keras
+from pathlib import Path
+
+# a student's way: plain keras.saving.load_model (safe mode, the default), nothing imported but course_lib
+files = json.loads(Path("checkpoints/MANIFEST.json").read_text())["models"]
+models, failed = {}, {}
+for name in sys.argv[1:]:
+    try:
+        models[name] = keras.saving.load_model(Path("checkpoints") / files[name]["file"])
+    except Exception as err:
+        failed[name] = f"{type(err).__name__}: {err}"[:500]
+imported = sorted(m for m in sys.modules if m.startswith("course_lib."))
+
 from course_lib import checkpoints as C
 out = {}
-for name in sys.argv[1:]:
-    model = C.load(name)                    # sha256 check + keras.saving.load_model(safe_mode=True)
+for name, model in models.items():
+    C.path_of(name)                         # the file is the manifest's (sha256), as checkpoints.load checks
     out[name] = C.SPECS[name].check(model)
-print("RESULT" + json.dumps(out))
+print("RESULT" + json.dumps({"check": out, "failed": failed, "imported": imported}))
 """
 
 
 @pytest.fixture(scope="module")
 def reproduced():
-    """Every shipped checkpoint loaded in a fresh Python process, its check figure recomputed."""
+    """Every shipped checkpoint loaded in a fresh Python process by plain ``keras.saving.load_model``
+    after ``import course_lib``, its check figure recomputed."""
     if not SHIPPED:
-        return {}
+        return {"check": {}, "failed": {}, "imported": []}
     run = subprocess.run([sys.executable, "-c", _REPRODUCE, *SHIPPED], cwd=ROOT, capture_output=True,
                          text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -175,10 +241,19 @@ def reproduced():
     return json.loads(line[len("RESULT"):])
 
 
+def test_import_course_lib_lets_plain_keras_load_every_checkpoint(reproduced):
+    """``import course_lib`` registers every class a checkpoint holds: a fresh process loads each
+    one with ``keras.saving.load_model(path)`` (safe mode), without importing course_lib.checkpoints."""
+    assert reproduced["failed"] == {}, "\n".join(f"{n}: {e}" for n, e in reproduced["failed"].items())
+    assert "course_lib.checkpoints" not in reproduced["imported"]
+    assert set(reproduced["check"]) == set(SHIPPED)
+
+
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_checkpoint_reproduces_its_manifest_figure(reproduced, name):
     check = SHIPPED[name]["check"]
-    figure, value = reproduced[name]
+    assert name in reproduced["check"], f"{name} did not load: {reproduced['failed'].get(name)}"
+    figure, value = reproduced["check"][name]
     assert figure == check["figure"]
     assert value == pytest.approx(check["value"], rel=check["relative_tolerance"]), (
         f"{name}: {figure} is {value:.6g} now, the manifest says {check['value']:.6g}: "
