@@ -8,9 +8,9 @@ Each module names the notebook that introduces it:
 - ``divergences``  KL divergence, discrete and Gaussian, forward vs reverse fits (02_kl_divergence)
 - ``autoencoders`` the four autoencoders of the slides (03_autoencoders)
 - ``vae``          the VAE and the conditional VAE, IWAE likelihood (04a_vae, 04b_vae_likelihood, 05_cvae)
-- ``pixelcnn``     masked convolutions and the PixelCNN, exact likelihood, samplers (06a_pixelcnn, 06b_pixelcnn_conditional_ood)
+- ``pixelcnn``     masked convolutions and the PixelCNN, exact likelihood, samplers (06a_pixelcnn, 06b_pixelcnn_conditional, 06d_likelihood_ood)
 - ``gan``          the GAN game, DCGAN, conditional GAN, toy problems (07_gan)
-- ``metrics``      the slides' evaluation measures on a trained MNIST classifier (08_evaluation)
+- ``metrics``      the slides' evaluation measures on a trained MNIST classifier (08a_evaluation, 08b_evaluation)
 - ``plotting``     figures and tables, kept out of the lesson cells; ``show_source`` prints the code
 - ``checks``       input checks at the models' boundary (shared by vae and pixelcnn)
 - ``progress``     text progress bars that are stored finished in executed notebooks

@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import layers, regularizers
 
+from course_lib.checks import positive_int
+
 IMAGE_SHAPE = (28, 28, 1)
 INPUT_DIM = 28 * 28  # 784 floats per MNIST image
 
@@ -24,9 +26,8 @@ def _join(encoder, decoder, name):
 
 
 def _check_positive(**sizes):
-    for key, value in sizes.items():
-        if not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+    """The sizes as Python ints, or ValueError (Keras layers refuse NumPy integers)."""
+    return [positive_int(value, key) for key, value in sizes.items()]
 
 
 def simple_autoencoder(encoding_dim=32, input_dim=INPUT_DIM):
@@ -34,7 +35,7 @@ def simple_autoencoder(encoding_dim=32, input_dim=INPUT_DIM):
 
     32 floats for 784 inputs is the slide's "compression of factor 24.5" (784 / 32).
     """
-    _check_positive(encoding_dim=encoding_dim, input_dim=input_dim)
+    encoding_dim, input_dim = _check_positive(encoding_dim=encoding_dim, input_dim=input_dim)
     x = keras.Input(shape=(input_dim,), name="image")
     code = layers.Dense(encoding_dim, activation="relu", name="code")(x)
     encoder = keras.Model(x, code, name="encoder")
@@ -53,8 +54,8 @@ def deep_sparse_autoencoder(hidden=(128, 64), encoding_dim=32, l1=10e-5, input_d
     the loss, pushing many code units to exactly 0 for any given image (a sparse code).
     ``l1=0`` gives the plain deep autoencoder.
     """
-    _check_positive(encoding_dim=encoding_dim, input_dim=input_dim)
-    _check_positive(**{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+    encoding_dim, input_dim = _check_positive(encoding_dim=encoding_dim, input_dim=input_dim)
+    hidden = tuple(_check_positive(**{f"hidden[{i}]": h for i, h in enumerate(hidden)}))
     if l1 < 0:
         raise ValueError(f"l1 must be >= 0, got {l1}.")
     x = keras.Input(shape=(input_dim,), name="image")
@@ -126,6 +127,7 @@ def reconstruction_losses(model, x_input, x_target=None, batch_size=512):
     BCE on grey-level targets is not 0 for a perfect reconstruction; compare with
     ``bce_floor(x_target)``.
     """
+    positive_int(batch_size, "batch_size")
     x_target = x_input if x_target is None else x_target
     x_input, x_target = np.asarray(x_input), np.asarray(x_target, dtype="float32")
     if x_input.shape[0] != x_target.shape[0]:
@@ -153,6 +155,7 @@ def bce_floor(x):
 def code_sparsity(model, x, threshold=1e-3, batch_size=512):
     """Mean code activation and fraction of code units below ``threshold`` (inactive),
     over the images ``x``: the number that the L1 activity regularizer drives."""
+    positive_int(batch_size, "batch_size")
     codes = np.asarray(model.get_layer("encoder").predict(x, batch_size=batch_size, verbose=0))
     codes = codes.reshape(len(codes), -1)
     return {"mean_activation": float(codes.mean()), "inactive_fraction": float((codes < threshold).mean())}

@@ -234,7 +234,7 @@ def history(name, directory=None):
 
 
 def pending(notebook, directory=None):
-    """The checkpoints ``notebook`` (a name such as ``"06b_pixelcnn_conditional_ood"``) loads in
+    """The checkpoints ``notebook`` (a name such as ``"06b_pixelcnn_conditional"``) loads in
     the present profile that are not trained yet: empty when the notebook is ready to present."""
     trained = read_manifest(directory)["models"]
     return [name for name, notebooks in spec_notebooks().items() if notebook in notebooks and name not in trained]
@@ -415,7 +415,7 @@ def _classifier_specs(register, tiny=False):
         return "mean -log p(true label | x), 500 fixed test digits", float(
             -np.log(probs[np.arange(len(idx)), d["y_test"][idx]] + 1e-12).mean())
 
-    register(Spec("classifier", ("08_evaluation",),
+    register(Spec("classifier", ("08a_evaluation",),
                   "the course's MNIST classifier (metrics.build_classifier): reads every generated digit",
                   epochs, 3, {"batch_size": batch, "peak_lr": lr, "schedule": "cosine to 5%",
                               "train images": "55,000 (the validation split held out)"},
@@ -470,7 +470,7 @@ def _autoencoder_specs(register, tiny=False):
         def check(model):
             return "BCE on 200 fixed test digits", bce(model, data()["x_test"][subset()], seed=0)
 
-        register(Spec(name, ("03_autoencoders", "08_evaluation") if name == "ae_simple" else ("03_autoencoders",),
+        register(Spec(name, ("03_autoencoders", "08a_evaluation", "08b_evaluation") if name == "ae_simple" else ("03_autoencoders",),
                       builder.__doc__.strip().splitlines()[0], epochs, minutes,
                       {"batch_size": batch, "peak_lr": lr, "optimizer": "Adam, cosine to 5%",
                        "noise_factor": noise if denoising else None, "train images": "55,000"},
@@ -531,8 +531,8 @@ def _vae_specs(register, tiny=False):
             return "IWAE k=10 NLL (nats), 200 fixed test digits", float(
                 -V.iwae_log_likelihood(model, d["x_test_bin"][idx], labels_of(d["y_test"][idx]), k=10, seed=0).mean())
 
-        register(Spec(name, ("05_cvae", "08_evaluation") if conditional else ("04a_vae", "04b_vae_likelihood", "05_cvae")
-                      if latent == 2 else ("04b_vae_likelihood", "08_evaluation"),
+        register(Spec(name, ("05_cvae", "08a_evaluation", "08b_evaluation") if conditional else ("04a_vae", "04b_vae_likelihood", "05_cvae")
+                      if latent == 2 else ("04b_vae_likelihood", "08a_evaluation", "08b_evaluation"),
                       f"{'conditional ' if conditional else ''}VAE, latent d={latent}, encoder 512, decoder 512-512, "
                       "Bernoulli decoder", epochs, minutes,
                       {"latent_dim": latent, "decoder_hidden": decoder_hidden, "batch_size": batch,
@@ -633,9 +633,10 @@ def _pixelcnn_specs(register, tiny=False):
             read = M.classifier_outputs(_need("classifier"), samples)[1].argmax(1)
             return {"samples recognised as the requested digit (classifier, 500 samples)": float((read == wanted).mean())}
 
-        register(Spec(name, {"pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "08_evaluation"),
-                             "pixelcnn_conditional": ("06b_pixelcnn_conditional_ood",),
-                             "pixelcnn_8bit": ("06a_pixelcnn", "06b_pixelcnn_conditional_ood", "09_flows", "08_evaluation")}[name],
+        register(Spec(name, {"pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional", "08a_evaluation",
+                                                 "08b_evaluation"),
+                             "pixelcnn_conditional": ("06b_pixelcnn_conditional",),
+                             "pixelcnn_8bit": ("06a_pixelcnn", "06d_likelihood_ood", "09_flows")}[name],
                       f"{'class-conditional ' if conditional else ''}{kind} PixelCNN, "
                       f"{sizes['hidden_layers']} residual 5x5 masked layers of "
                       f"{sizes['filters']} filters (sees {rows_seen} rows up)", epochs, minutes,
@@ -714,7 +715,7 @@ def _gan_specs(register, tiny=False):
             return "classifier-FID, 500 samples vs 500 fixed test digits", fid_against(
                 model, data()["x_test"][subset(500)], size(500, 32), seed=0)
 
-        register(Spec(name, ("07_gan", "07b_wgan", "08_evaluation") if name == "dcgan" else ("07_gan", "08_evaluation"),
+        register(Spec(name, ("07_gan", "07b_wgan", "08a_evaluation", "08b_evaluation") if name == "dcgan" else ("07_gan", "08a_evaluation", "08b_evaluation"),
                       f"{'conditional ' if conditional else ''}DCGAN of 07 (gan.build_gan, z of size {latent})",
                       epochs, minutes,
                       {"latent_dim": latent, "batch_size": batch, "optimizer": "gan.dcgan_optimizers "
@@ -836,7 +837,7 @@ def _flow_specs(register, tiny=False):
         x = x if idx is None else x[idx]
         return float(F.bits_per_dim(F.log_prob_8bit(model, x, seed=7)).mean())
 
-    register(Spec("flow_mnist", ("09_flows", "08_evaluation"),
+    register(Spec("flow_mnist", ("09_flows", "08a_evaluation", "08b_evaluation"),
                   f"RealNVP, multiscale: {sizes['couplings']} affine couplings at each of 3 scales, "
                   f"s/t networks of {sizes['hidden']} channels", epochs, 25,
                   {**sizes, "batch_size": batch, "peak_lr": peak_lr,
@@ -908,7 +909,7 @@ def _wgan_specs(register, tiny=False):
         return "classifier-FID, 5,000 samples vs the 5,000 validation digits", fid_against(
             model, data()["x_val"], size(5000, 32), seed=1)
 
-    register(Spec("wgan_mnist", ("07b_wgan", "08_evaluation"),
+    register(Spec("wgan_mnist", ("07b_wgan", "08a_evaluation", "08b_evaluation"),
                   f"WGAN-GP with 07's DCGAN networks (wgan.build_wgan, z of size {latent}), trained about as long "
                   "as the dcgan checkpoint", epochs, 12,
                   {"latent_dim": latent, "batch_size": batch, "n_critic": 5, "gp_weight": 10.0,
@@ -1003,7 +1004,7 @@ def _diffusion_specs(register, tiny=False):
         return "classifier-FID, 200 DDIM-10 samples vs 200 fixed test digits", fid_of(
             sample(model, n_check, check_steps, seed=0), data()["x_test"][subset(200)])
 
-    register(Spec(name, ("10_diffusion", "08_evaluation"),
+    register(Spec(name, ("10_diffusion", "08a_evaluation", "08b_evaluation"),
                   f"DDPM, eps-prediction U-Net (diffusion.build_unet, {filters} filters), linear schedule, T={T}",
                   epochs, 60,
                   {"filters": filters, "T": T, "schedule": "linear 1e-4..0.02", "batch_size": batch,

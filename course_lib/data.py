@@ -2,7 +2,8 @@
 
 Introduced in 01_likelihood; used by every lecture. ``load_mnist`` never downloads when
 ``data/mnist.npz`` is present: it checks the file's sha256 (once per process) and returns
-the Keras layout ``(x_train, y_train), (x_test, y_test)``.
+the Keras layout ``(x_train, y_train), (x_test, y_test)``. Only the default file may fall
+back to a download, and says so; a path you pass must exist (``MissingDataError``).
 """
 
 import hashlib
@@ -10,6 +11,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from course_lib.checks import check_number, positive_int
 
 MNIST_SHA256 = "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
 DEFAULT_MNIST_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
@@ -19,6 +22,11 @@ _verified = set()  # (path, size, mtime) of files whose checksum already matched
 
 class CorruptDataError(ValueError):
     """The data file exists but is not the file the course ships."""
+
+
+class MissingDataError(FileNotFoundError, ValueError):
+    """A data file passed by path does not exist (a FileNotFoundError, and a ValueError like
+    the other bad inputs of the course)."""
 
 
 def _sha256(path, chunk=1 << 20):
@@ -42,11 +50,21 @@ def load_mnist(path=None, expected_sha256=MNIST_SHA256):
 
     - ``path`` defaults to the repository's ``data/mnist.npz``.
     - The sha256 is checked the first time a given file is loaded in this process.
-    - If the file is absent, falls back to ``keras.datasets.mnist.load_data()`` and warns.
-    - If it is corrupt or truncated, raises ``CorruptDataError`` (a ValueError) naming
+    - If the default file is absent, falls back to ``keras.datasets.mnist.load_data()``
+      (which downloads unless ~/.keras/datasets holds MNIST) and warns that it does.
+    - Any other ``path`` that does not exist raises ``MissingDataError`` naming the file: a
+      mistyped path never starts a download.
+    - If the file is corrupt or truncated, raises ``CorruptDataError`` (a ValueError) naming
       the file and the fix.
     """
+    if path is not None and not isinstance(path, (str, bytes)) and not hasattr(path, "__fspath__"):
+        raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}.")
     path = Path(path) if path is not None else DEFAULT_MNIST_PATH
+    if path.is_dir():
+        raise MissingDataError(f"{path} is a directory: pass the MNIST file itself, e.g. {path / 'mnist.npz'}.")
+    if not path.exists() and path.resolve() != DEFAULT_MNIST_PATH.resolve():
+        raise MissingDataError(f"{path} not found: no MNIST file there (nothing was downloaded). Check the "
+                               f"path, or call load_mnist() for the course's copy, {DEFAULT_MNIST_PATH}.")
     if not path.exists():
         warnings.warn(
             f"{path} not found: falling back to keras.datasets.mnist.load_data(), which "
@@ -104,7 +122,8 @@ def flatten(x):
 
 def downsample(x, factor=2):
     """Images (n, H, W) -> (n, H/factor, W/factor), each block of factor x factor pixels
-    averaged (float32): 28x28 MNIST becomes 14x14 with ``factor=2``."""
+    averaged (float32): 28x28 MNIST becomes 14x14 with ``factor=2`` (a positive integer)."""
+    factor = positive_int(factor, "factor")
     x = np.asarray(x, dtype="float32")
     if x.ndim != 3 or x.shape[1] % factor or x.shape[2] % factor:
         raise ValueError(f"expected images (n, H, W) with H and W divisible by {factor}, got shape {x.shape}.")
@@ -114,6 +133,7 @@ def downsample(x, factor=2):
 
 def binarize_static(x, threshold=0.5):
     """Fixed binarization: 1 where the [0, 1] intensity exceeds ``threshold``."""
+    check_number(threshold, "threshold")
     x = _check_unit_interval(x, "binarize_static")
     return (x > threshold).astype("float32")
 
@@ -131,6 +151,7 @@ def binarize_dynamic(x, seed=None):
 
 def one_hot(y, num_classes=10):
     """Integer labels (n,) -> float32 one-hot rows (n, num_classes)."""
+    positive_int(num_classes, "num_classes")
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"one_hot() expects a 1-D array of labels, got shape {y.shape}.")
@@ -145,8 +166,7 @@ def one_hot(y, num_classes=10):
 def add_noise(x, noise_factor=0.5, seed=None, clip=True):
     """Corrupt [0, 1] images with additive Gaussian noise of std ``noise_factor``
     (clipped back to [0, 1] by default): the input of a denoising autoencoder."""
-    if noise_factor < 0:
-        raise ValueError(f"noise_factor must be >= 0, got {noise_factor}.")
+    check_number(noise_factor, "noise_factor", at_least=0)
     x = _check_unit_interval(x, "add_noise")
     rng = np.random.default_rng(seed)
     noisy = x + noise_factor * rng.standard_normal(x.shape, dtype="float32")
@@ -166,8 +186,7 @@ def binarized_batches(x, batch_size=100, labels=None, seed=0):
     x = _check_unit_interval(x, "binarized_batches")
     if labels is not None and len(labels) != len(x):
         raise ValueError(f"got {len(x)} images but {len(labels)} labels.")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    batch_size = positive_int(batch_size, "batch_size")
     data = x if labels is None else (x, np.asarray(labels, dtype="float32"))
     ds = tf.data.Dataset.from_tensor_slices(data).shuffle(len(x), seed=seed).batch(batch_size)
     # A stateful generator: its state advances across epochs. (A plain tf.random.uniform
@@ -271,10 +290,11 @@ def slant(images):
 
 def two_moons(n, noise=0.05, seed=0):
     """``n`` 2-D points on two interleaved half circles (the "two moons"), with Gaussian
-    ``noise``, standardised to mean 0 and variance 1 per coordinate; float32 (09_flows).
-    Built here from its formula: nothing is downloaded."""
+    ``noise`` (a standard deviation, finite and >= 0), standardised to mean 0 and variance 1
+    per coordinate; float32 (09_flows). Built here from its formula: nothing is downloaded."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}.")
+    check_number(noise, "noise", at_least=0)
     rng = np.random.default_rng(seed)
     angle = rng.uniform(0, np.pi, n)
     upper = rng.random(n) < 0.5

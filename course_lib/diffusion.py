@@ -25,6 +25,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from course_lib.checks import CheckedFit, check_int, concrete, positive_int
+
 SCHEDULES = ("linear", "cosine")
 
 
@@ -44,8 +46,7 @@ def make_schedule(T=1000, kind="linear", beta_1=1e-4, beta_T=0.02):
     """The variance schedule: ``linear`` betas from ``beta_1`` to ``beta_T`` (Ho et al. 2020),
     or ``cosine`` (Nichol & Dhariwal 2021: abar_t = cos^2((t/T + s) / (1 + s) * pi/2), s = 0.008,
     betas clipped at 0.999)."""
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T must be a positive integer, got {T!r}.")
+    positive_int(T, "T")
     if kind not in SCHEDULES:
         raise ValueError(f"kind must be one of {SCHEDULES}, got {kind!r}.")
     if kind == "linear":
@@ -60,11 +61,24 @@ def make_schedule(T=1000, kind="linear", beta_1=1e-4, beta_T=0.02):
     return Schedule(betas=betas, alpha_bar=np.cumprod(1 - betas))
 
 
-def _check_t(t, schedule):
+def _check_t(t, schedule, x=None):
+    """``t`` as an integer array in 1..T; with a batch ``x``, one t per example (shape (n,))
+    or one t for all (a scalar)."""
     t = np.asarray(t)
-    if not np.issubdtype(t.dtype, np.integer) or t.min() < 1 or t.max() > schedule.T:
-        raise ValueError(f"t must hold integers in 1..{schedule.T}, got {t.min()}..{t.max()} ({t.dtype}).")
+    if not np.issubdtype(t.dtype, np.integer) or not t.size or t.min() < 1 or t.max() > schedule.T:
+        got = f"{t.min()}..{t.max()}" if t.size and np.issubdtype(t.dtype, np.number) else f"shape {t.shape}"
+        raise ValueError(f"t must hold integers in 1..{schedule.T}, got {got} ({t.dtype}).")
+    if x is not None:
+        x_shape = np.shape(x)
+        if not x_shape or (t.ndim and t.shape != x_shape[:1]):
+            raise ValueError(f"t must hold one time per example, shape ({x_shape[0] if x_shape else 'n'},), or be "
+                             f"one integer for all; got t of shape {t.shape} for a batch of shape {x_shape}.")
     return t
+
+
+def _check_same_shape(a, b, name_a, name_b):
+    if np.shape(a) != np.shape(b):
+        raise ValueError(f"{name_b} must have the shape of {name_a}, {np.shape(a)}, got {np.shape(b)}.")
 
 
 def _per_example(values, like):
@@ -73,15 +87,20 @@ def _per_example(values, like):
 
 
 def q_sample(x0, t, noise, schedule):
-    """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) e, for a batch with one t per example (NumPy)."""
+    """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) e, for a batch with one t per example (NumPy).
+    ``t``: shape (n,) for a batch ``x0`` of n examples (or one integer for all); ``noise``: the
+    shape of ``x0``."""
     x0 = np.asarray(x0, "float32")
-    ab = schedule.alpha_bar[_check_t(t, schedule)]
+    _check_same_shape(x0, noise, "x0", "noise")
+    ab = schedule.alpha_bar[_check_t(t, schedule, x0)]
     return _per_example(np.sqrt(ab), x0) * x0 + _per_example(np.sqrt(1 - ab), x0) * np.asarray(noise, "float32")
 
 
 def predict_x0(x_t, t, eps, schedule):
-    """The clean example a noise estimate implies: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-    ab = schedule.alpha_bar[_check_t(t, schedule)]
+    """The clean example a noise estimate implies: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t).
+    ``t`` and ``eps`` as in ``q_sample``."""
+    _check_same_shape(x_t, eps, "x_t", "eps")
+    ab = schedule.alpha_bar[_check_t(t, schedule, x_t)]
     return (np.asarray(x_t, "float32") - _per_example(np.sqrt(1 - ab), x_t) * np.asarray(eps, "float32")) \
         / _per_example(np.sqrt(ab), x_t)
 
@@ -96,7 +115,7 @@ class TimeEmbedding(layers.Layer):
 
     def __init__(self, dim=32, max_period=10_000, **kwargs):
         super().__init__(**kwargs)
-        if dim < 2 or dim % 2:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 2 or dim % 2:
             raise ValueError(f"dim must be an even integer >= 2, got {dim!r}.")
         self.dim, self.max_period = int(dim), max_period
 
@@ -115,6 +134,8 @@ class TimeEmbedding(layers.Layer):
 
 def build_mlp_denoiser(input_dim=2, hidden=128, depth=3, time_dim=32):
     """eps(x_t, t) for 2-D toy data: [x_t, embedding(t)] -> ``depth`` Dense(hidden, SiLU) -> Dense(input_dim)."""
+    input_dim, hidden = positive_int(input_dim, "input_dim"), positive_int(hidden, "hidden")
+    depth, time_dim = check_int(depth, "depth", minimum=0), check_int(time_dim, "time_dim", minimum=2)
     x = keras.Input((input_dim,), name="x_t")
     t = keras.Input((), dtype="int32", name="t")
     temb = layers.Dense(hidden, activation="silu")(TimeEmbedding(time_dim)(t))
@@ -127,6 +148,7 @@ def build_mlp_denoiser(input_dim=2, hidden=128, depth=3, time_dim=32):
 def build_unet(filters=32, time_dim=64):
     """A small U-Net eps(x_t, t) for (28, 28, 1) images: 28 -> 14 -> 7 and back, with skip
     connections; the step's embedding is added to every block's features."""
+    filters, time_dim = positive_int(filters, "filters"), check_int(time_dim, "time_dim", minimum=2)
     x = keras.Input((28, 28, 1), name="x_t")
     t = keras.Input((), dtype="int32", name="t")
     temb = layers.Dense(time_dim, activation="silu")(TimeEmbedding(time_dim)(t))
@@ -145,10 +167,16 @@ def build_unet(filters=32, time_dim=64):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class Diffusion(keras.Model):
+class Diffusion(CheckedFit, keras.Model):
     """A denoiser network and its schedule, trained on the simple loss: ``fit(x0)`` with
     examples scaled to [-1, 1] (images) or standardised (points). Logs ``loss``, the mean
-    squared error between the true and the predicted noise."""
+    squared error between the true and the predicted noise.
+
+    ``fit`` and ``evaluate`` check the data first (``checks.run_checked``: arrays in full, a
+    tf.data pipeline or a generator batch by batch): the denoiser's example shape, finite
+    values, and images in [-1, 1] (``to_model_range``)."""
+
+    checks_predict = False                      # predict takes (x_t, t), not clean examples
 
     def __init__(self, denoiser, T=1000, schedule="linear", seed=0, **kwargs):
         super().__init__(**kwargs)
@@ -171,9 +199,30 @@ class Diffusion(keras.Model):
         return self.denoiser(inputs, training=training)
 
     def _check_batch(self, x):
-        if tuple(x.shape[1:]) != self.input_shape_:
+        """The shape of a batch (static: a tensor being traced, a tensor spec); None matches anything."""
+        shape = tuple(x.shape)
+        if len(shape) != 1 + len(self.input_shape_) or any(g not in (e, None) for g, e in
+                                                           zip(shape[1:], self.input_shape_)):
             raise ValueError(f"this diffusion model takes examples of shape {self.input_shape_}, got a batch "
-                             f"of shape {tuple(x.shape)}.")
+                             f"of shape {shape}.")
+
+    def _check_inputs(self, x):
+        """What ``fit`` and ``evaluate`` check: the shape, and the values when they are known:
+        finite, and for images within [-1, 1] (NaN fails both comparisons of the min/max check)."""
+        if isinstance(x, (list, tuple)) or not hasattr(x, "shape"):
+            raise ValueError(f"a diffusion model trains on one array of examples x0, got a {type(x).__name__}.")
+        self._check_batch(x)
+        values = concrete(x)
+        if values is None or not values.size:
+            return
+        if not np.issubdtype(values.dtype, np.number):
+            raise ValueError(f"expected examples as numbers, got dtype {values.dtype}.")
+        lo, hi = float(np.min(values)), float(np.max(values))
+        if len(self.input_shape_) == 3 and not (lo >= -1.001 and hi <= 1.001):
+            raise ValueError(f"images go into a diffusion model scaled to [-1, 1] (diffusion.to_model_range), "
+                             f"got values in [{lo:g}, {hi:g}].")
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"expected finite examples, got values in [{lo:g}, {hi:g}] (NaN or inf).")
 
     def simple_loss(self, x0):
         """E_{t, e} ||e - eps(x_t, t)||^2 / dim on the batch, one random t per example."""
@@ -201,14 +250,6 @@ class Diffusion(keras.Model):
         x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         self.loss_tracker.update_state(self.simple_loss(ops.cast(x0, "float32")))
         return {"loss": self.loss_tracker.result()}
-
-    def fit(self, x=None, *args, **kwargs):
-        if hasattr(x, "shape"):
-            self._check_batch(x)
-            if len(self.input_shape_) == 3 and (np.min(x) < -1.001 or np.max(x) > 1.001):
-                raise ValueError(f"images go into a diffusion model scaled to [-1, 1] (diffusion.to_model_range), "
-                                 f"got values in [{np.min(x):g}, {np.max(x):g}].")
-        return super().fit(x, *args, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "T": self.T, "schedule": self.schedule_kind,
@@ -240,6 +281,16 @@ def _network(denoiser):
     return fn
 
 
+def _check_sampler_args(shape, batch_size):
+    """``shape`` as a tuple of positive integers; ``batch_size`` a positive integer."""
+    positive_int(batch_size, "batch_size")
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not shape:
+        raise ValueError(f"shape must be the shape of one example, e.g. (28, 28, 1) or (2,), got {shape!r}.")
+    return tuple(positive_int(d, f"shape[{i}]") for i, d in enumerate(shape))
+
+
 def _eps(denoiser, x, t, batch_size):
     call = _network(denoiser)
     out = [call(x[s:s + batch_size], np.full(len(x[s:s + batch_size]), t, "int32"))
@@ -248,8 +299,7 @@ def _eps(denoiser, x, t, batch_size):
 
 
 def _start(shape, n, seed):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    positive_int(n, "n")
     rng = np.random.default_rng(seed)
     return rng, rng.standard_normal((n,) + tuple(shape)).astype("float32")
 
@@ -259,6 +309,7 @@ def ddpm_sample(denoiser, schedule, n, shape, seed=0, batch_size=1000, keep=(), 
     (x_0, {t: x_t for t in keep})."""
     from course_lib.progress import progress_bar
 
+    shape = _check_sampler_args(shape, batch_size)
     rng, x = _start(shape, n, seed)
     kept = {}
     steps = range(schedule.T, 0, -1)
@@ -294,8 +345,15 @@ def ddim_sample(denoiser, schedule, n, shape, steps=50, eta=0.0, seed=0, batch_s
 
     if not 0 <= eta <= 1:
         raise ValueError(f"eta must be in [0, 1] (0: DDIM, 1: DDPM-like noise), got {eta!r}.")
+    shape = _check_sampler_args(shape, batch_size)
     rng, start = _start(shape, n, seed)
-    x = start if x_T is None else np.array(x_T, "float32")
+    if x_T is not None:
+        x_T = np.array(x_T, "float32")
+        if x_T.shape != start.shape:
+            raise ValueError(f"x_T must be n starts of the example shape, {start.shape}, got {x_T.shape}.")
+        if not np.isfinite(x_T).all():
+            raise ValueError("x_T must hold finite numbers, got NaN or inf.")
+    x = start if x_T is None else x_T
     times = ddim_times(schedule.T, steps)
     pairs = list(zip(times, list(times[1:]) + [0]))
     for t, s in (progress_bar(pairs, desc="DDIM steps") if progress else pairs):
@@ -314,9 +372,15 @@ def ddim_sample(denoiser, schedule, n, shape, steps=50, eta=0.0, seed=0, batch_s
 # ---------------------------------------------------------------------------------------
 
 def to_model_range(images):
-    """Pixels in [0, 1] (n, 28, 28) or (n, 28, 28, 1) -> the model's range [-1, 1], (n, 28, 28, 1)."""
+    """Pixels in [0, 1] (n, 28, 28) or (n, 28, 28, 1) -> the model's range [-1, 1], (n, 28, 28, 1).
+    Any other shape (flat (n, 784) rows, one image without a batch axis) and any value outside
+    [0, 1], NaN included, is a ValueError."""
     images = np.asarray(images, "float32")
-    if images.size and (images.min() < 0 or images.max() > 1):
+    if images.shape[1:] not in ((28, 28), (28, 28, 1)):
+        hint = " (flat rows? reshape them: x.reshape(-1, 28, 28))" if images.ndim == 2 and images.shape[1] == 784 \
+            else " (one image? add a batch axis: x[None])" if images.shape in ((28, 28), (28, 28, 1)) else ""
+        raise ValueError(f"expected images of shape (n, 28, 28) or (n, 28, 28, 1){hint}, got shape {images.shape}.")
+    if images.size and not (images.min() >= 0 and images.max() <= 1):      # NaN fails both
         raise ValueError(f"expected pixels in [0, 1] (data.scale), got values in [{images.min():g}, {images.max():g}].")
     return (2 * images - 1).reshape(images.shape[:3] + (1,))
 
@@ -332,6 +396,7 @@ class EpochSamples(keras.callbacks.Callback):
 
     def __init__(self, n=10, steps=20, seed=0):
         super().__init__()
+        positive_int(n, "n"), positive_int(steps, "steps")
         self.n, self.steps, self.seed, self.grids = n, steps, seed, []
 
     def on_epoch_end(self, epoch, logs=None):

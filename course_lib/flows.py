@@ -32,6 +32,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from course_lib.checks import CheckedFit, check_number, concrete, positive_int
+
 LOG_2PI = math.log(2 * math.pi)
 KINDS = ("dense", "conv")            # what a coupling layer's s/t network is
 FLOW_KINDS = ("dense", "conv", "multiscale")
@@ -77,8 +79,8 @@ class AffineCoupling(layers.Layer):
         if not np.isin(self.mask_values, (0.0, 1.0)).all() or self.mask_values.min() == self.mask_values.max():
             raise ValueError("mask must hold 0s and 1s, and both: a coupling layer keeps some coordinates "
                              "and moves the others.")
-        self.kind, self.hidden = kind, int(hidden)
-        channels = self.mask_values.shape[-1]
+        self.kind, self.hidden = kind, positive_int(hidden, "hidden")
+        hidden, channels = self.hidden, self.mask_values.shape[-1]
         if kind == "dense":
             self.net = [layers.Dense(hidden, activation="relu"), layers.Dense(hidden, activation="relu"),
                         layers.Dense(2 * channels, kernel_initializer="zeros")]
@@ -140,12 +142,14 @@ class Squeeze(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class RealNVP(keras.Model):
+class RealNVP(CheckedFit, keras.Model):
     """A stack of ``couplings`` affine coupling layers with alternating masks and a N(0, I) base.
     ``multiscale`` (images whose sides divide by 4): ``couplings`` layers at each of three
     scales, full resolution (checkerboards), then after each of two squeezes (channel masks
     cycling first / second / even / odd); z then has shape ``latent_shape``, (H/4, W/4, 16C).
-    ``fit(x)`` minimises the mean negative log-likelihood (nats per example), logged as ``loss``."""
+    ``fit(x)`` minimises the mean negative log-likelihood (nats per example), logged as ``loss``;
+    ``fit``, ``evaluate`` and ``predict`` check the data first (shape, finite values;
+    ``checks.run_checked``)."""
 
     def __init__(self, event_shape, couplings=6, kind="dense", hidden=64, seed=0, **kwargs):
         super().__init__(**kwargs)
@@ -161,7 +165,8 @@ class RealNVP(keras.Model):
         if kind == "multiscale" and (self.event_shape[0] % 4 or self.event_shape[1] % 4):
             raise ValueError(f"a multiscale flow squeezes twice: height and width must divide by 4, got "
                              f"{self.event_shape}.")
-        self.couplings, self.kind, self.hidden, self.seed = int(couplings), kind, int(hidden), seed
+        self.couplings, self.kind, self.hidden, self.seed = int(couplings), kind, positive_int(hidden, "hidden"), seed
+        hidden = self.hidden                    # a Python int: Keras layers refuse NumPy integers
         if kind == "dense":
             self.steps = [AffineCoupling(halves(self.event_shape[0], i % 2), "dense", hidden, name=f"coupling_{i}")
                           for i in range(couplings)]
@@ -217,6 +222,8 @@ class RealNVP(keras.Model):
 
     def sample(self, n, seed=0, temperature=1.0):
         """``n`` samples x = f^-1(z), z ~ N(0, temperature^2 I), as NumPy."""
+        positive_int(n, "n")
+        check_number(temperature, "temperature", at_least=0)
         z = temperature * np.random.default_rng(seed).standard_normal((n,) + self.latent_shape).astype("float32")
         return ops.convert_to_numpy(self.inverse(z))
 
@@ -236,10 +243,16 @@ class RealNVP(keras.Model):
         self.loss_tracker.update_state(-ops.mean(self.log_prob(ops.cast(x, "float32"))))
         return {"loss": self.loss_tracker.result()}
 
-    def fit(self, x=None, *args, **kwargs):
-        if hasattr(x, "shape"):
-            self._check(x)
-        return super().fit(x, *args, **kwargs)
+    def _check_inputs(self, x):
+        """What ``fit``, ``evaluate`` and ``predict`` check: examples of ``event_shape``, finite
+        when their values are known (NaN in, NaN loss out, and the weights are lost)."""
+        if isinstance(x, (list, tuple)) or not hasattr(x, "shape"):
+            raise ValueError(f"this flow takes one array of examples, got a {type(x).__name__}.")
+        self._check(x)
+        values = concrete(x)
+        if values is not None and values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
+            raise ValueError(f"expected finite examples, got values in [{float(values.min()):.4g}, "
+                             f"{float(values.max()):.4g}] (NaN or inf); images go in as to_logit(dequantize(levels)).")
 
     def get_config(self):
         return {**super().get_config(), "event_shape": list(self.event_shape), "couplings": self.couplings,
@@ -254,8 +267,8 @@ def make_optimizer(epochs, steps_per_epoch, peak_lr=1e-3, clipnorm=100.0):
     a deep flow's loss can jump by a few bits/dim after an unlucky step (seen while choosing 09's
     sizes, with s/t networks of 64 channels and no clip: 2.9, then 5.2, then 2.4 validation
     bits/dim in three epochs)."""
-    if epochs < 1 or steps_per_epoch < 1:
-        raise ValueError(f"need epochs >= 1 and steps_per_epoch >= 1, got {epochs} and {steps_per_epoch}.")
+    positive_int(epochs, "epochs"), positive_int(steps_per_epoch, "steps_per_epoch")
+    check_number(peak_lr, "peak_lr", above=0), check_number(clipnorm, "clipnorm", above=0)
     schedule = keras.optimizers.schedules.CosineDecay(peak_lr, epochs * steps_per_epoch, alpha=0.05)
     return keras.optimizers.Adam(schedule, global_clipnorm=clipnorm)
 
@@ -284,8 +297,22 @@ def dequantize(levels, seed=0):
 
 
 def to_logit(x, alpha=LOGIT_ALPHA):
-    """y = logit(alpha + (1 - 2 alpha) x) and log |dy/dx| summed per example."""
-    p = alpha + (1 - 2 * alpha) * np.asarray(x, "float64")
+    """y = logit(alpha + (1 - 2 alpha) x) and log |dy/dx| summed per example.
+
+    ``x``: a batch (n, ...) of dequantized values in [0, 1] (``dequantize``), floats; 8-bit
+    levels (an integer array, e.g. uint8 MNIST) are rejected: dequantize them first.
+    ``alpha`` in (0, 0.5) keeps the logit finite at 0 and 1."""
+    alpha = check_number(alpha, "alpha", above=0, below=0.5)
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        hint = " (8-bit levels? use flows.dequantize(levels) first)" if np.issubdtype(x.dtype, np.integer) else ""
+        raise ValueError(f"to_logit() expects dequantized values in [0, 1] as floats{hint}, got dtype {x.dtype}.")
+    if x.ndim < 1 or not len(x):
+        raise ValueError(f"to_logit() expects a non-empty batch (n, ...), got shape {x.shape}.")
+    if not (x.min() >= 0 and x.max() <= 1):                   # NaN fails both comparisons
+        raise ValueError(f"to_logit() expects dequantized values in [0, 1] (flows.dequantize), got values in "
+                         f"[{float(x.min()):.4g}, {float(x.max()):.4g}].")
+    p = alpha + (1 - 2 * alpha) * x.astype("float64")
     y = np.log(p) - np.log1p(-p)
     logdet = (math.log(1 - 2 * alpha) - np.log(p) - np.log1p(-p)).reshape(len(p), -1).sum(axis=1)
     return y.astype("float32"), logdet
@@ -300,6 +327,7 @@ def log_prob_8bit(flow, levels, seed=0, batch_size=500):
     """log P(levels) in nats per image (n,) for 8-bit images, from one dequantized draw: the
     flow's log p(y), plus log |dy/dx| (the density of x on [0, 1]^D), plus D log(1/256) (each
     level is a cube of side 1/256 in x)."""
+    positive_int(batch_size, "batch_size")
     x = dequantize(levels, seed)
     y, logdet = to_logit(x)
     log_p = np.concatenate([ops.convert_to_numpy(flow.log_prob(y[s:s + batch_size]))
@@ -309,5 +337,7 @@ def log_prob_8bit(flow, levels, seed=0, batch_size=500):
 
 
 def bits_per_dim(log_p, dim=784):
-    """-log2 P / D: bits per pixel of 8-bit data."""
+    """-log2 P / D: bits per pixel of 8-bit data; ``dim`` (D) is the number of pixels per image,
+    a positive integer."""
+    positive_int(dim, "dim")
     return -np.asarray(log_p) / (dim * math.log(2))

@@ -18,6 +18,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
+from course_lib.checks import check_labels as _check_one_hot
+
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 # Adam for the MNIST DCGANs: beta_1 = 0.5 as in the DCGAN paper (Radford et al. 2016).
 # Learning rates chosen for the short CPU runs of 07/08 on the VALIDATION split (the last
@@ -77,16 +80,16 @@ def generator_loss_slope(d_of_fake, kind="non_saturating"):
 # ---------------------------------------------------------------------------------------
 
 def _check_positive(**values):
-    for key, value in values.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+    """The values as Python ints (None stays None), or ValueError. Keras layers refuse NumPy
+    integers, which the checks accept."""
+    return [None if value is None else positive_int(value, key) for key, value in values.items()]
 
 
 def build_generator(latent_dim=64, num_classes=None):
     """DCGAN-style G for MNIST, small enough for a CPU: z (+ one-hot label) -> Dense 7x7x64
     -> BN, LeakyReLU -> ConvT 32, stride 2 -> BN, LeakyReLU -> ConvT 1, stride 2 -> sigmoid,
     a (28, 28, 1) image in [0, 1] like the rest of the course."""
-    _check_positive(latent_dim=latent_dim, num_classes=num_classes)
+    latent_dim, num_classes = _check_positive(latent_dim=latent_dim, num_classes=num_classes)
     z = keras.Input((latent_dim,), name="z")
     inputs, h = [z], z
     if num_classes:
@@ -104,7 +107,7 @@ def build_generator(latent_dim=64, num_classes=None):
 def build_discriminator(num_classes=None):
     """DCGAN-style D for MNIST: image (+ label as a 28x28 map) -> Conv 32, stride 2 ->
     LeakyReLU -> Conv 64, stride 2 -> LeakyReLU -> Dense 1: a logit, D(x) = sigmoid(logit)."""
-    _check_positive(num_classes=num_classes)
+    (num_classes,) = _check_positive(num_classes=num_classes)
     x = keras.Input((28, 28, 1), name="image")
     inputs, h = [x], x
     if num_classes:
@@ -120,9 +123,8 @@ def build_discriminator(num_classes=None):
 def build_mlp_generator(latent_dim=2, hidden=128, depth=2, output_dim=2):
     """A small MLP generator for toy data; ``depth=0`` is a linear map, G(z) = a z + b
     (with a 1-D z, exactly a Gaussian of learnable mean and scale)."""
-    _check_positive(latent_dim=latent_dim, hidden=hidden, output_dim=output_dim)
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth must be an integer >= 0, got {depth!r}.")
+    latent_dim, hidden, output_dim = _check_positive(latent_dim=latent_dim, hidden=hidden, output_dim=output_dim)
+    depth = check_int(depth, "depth", minimum=0)
     z = keras.Input((latent_dim,), name="z")
     h = z
     for _ in range(depth):
@@ -134,7 +136,7 @@ def build_mlp_discriminator(input_dim=2, hidden=128, depth=2, pack=1):
     """A small MLP discriminator for 2-D toy data. ``pack`` > 1 is PacGAN (Lin et al. 2018):
     D judges ``pack`` samples at once, concatenated, so a generator that repeats itself is
     easy to spot: a remedy for mode collapse."""
-    _check_positive(input_dim=input_dim, hidden=hidden, depth=depth, pack=pack)
+    input_dim, hidden, depth, pack = _check_positive(input_dim=input_dim, hidden=hidden, depth=depth, pack=pack)
     x = keras.Input((input_dim * pack,), name="points")
     h = x
     for _ in range(depth):
@@ -146,18 +148,33 @@ def build_mlp_discriminator(input_dim=2, hidden=128, depth=2, pack=1):
 # The game
 # ---------------------------------------------------------------------------------------
 
+def _output_range(generator):
+    """The range of G's outputs, read from its last layer: (0, 1) after a sigmoid (the
+    course's image generators), (-1, 1) after a tanh, ``None`` (any finite value) otherwise."""
+    layers_ = getattr(generator, "layers", None) or [None]
+    name = getattr(getattr(layers_[-1], "activation", None), "__name__", None)
+    return {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}.get(name)
+
+
 @keras.saving.register_keras_serializable(package="course_lib")
-class GAN(keras.Model):
+class GAN(CheckedFit, keras.Model):
     """Generator and discriminator, trained by the slides' alternating algorithm.
 
     ``fit(images)`` (or ``fit(images, one_hot_labels)`` for the conditional GAN) logs per
     epoch: ``d_loss`` (= -L), ``g_loss``, and D's accuracy on real (``d_acc_real``) and on
     generated (``d_acc_fake``) examples, at threshold D = 1/2.
+
+    ``fit`` checks the real examples first (``checks.run_checked``: arrays in full, a tf.data
+    pipeline or a generator batch by batch): they must look like G's output, shape
+    ``example_shape`` per example and values in ``example_range`` ([0, 1] for the DCGAN's
+    sigmoid images: scale uint8 pixels with ``data.scale``), finite for the toy GANs' points.
     """
+
+    checks_predict = False                      # predict(z) takes noise, not real examples
 
     def __init__(self, generator, discriminator, pack=1, seed=0, **kwargs):
         super().__init__(**kwargs)
-        _check_positive(pack=pack)
+        (pack,) = _check_positive(pack=pack)
         self.generator, self.discriminator, self.pack = generator, discriminator, pack
         g_in = generator.inputs
         self.latent_dim = g_in[0].shape[-1]
@@ -169,6 +186,43 @@ class GAN(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    @property
+    def example_shape(self):
+        """The shape of one example, G's output: (28, 28, 1) for the DCGAN, (2,) for 2-D points."""
+        return tuple(self.generator.outputs[0].shape[1:])
+
+    @property
+    def example_range(self):
+        """(low, high) of G's outputs, which real examples must respect; ``None``: any finite value."""
+        return _output_range(self.generator)
+
+    def _check_inputs(self, x):
+        """ValueError unless ``x`` is a batch of real examples like G's output (see the class
+        docstring). Values are checked when known (arrays, a pipeline's batches), shapes also
+        on a pipeline's ``element_spec``."""
+        if isinstance(x, (list, tuple)) or not hasattr(x, "shape"):
+            raise ValueError("GAN.fit takes the real examples as one array x (and a conditional GAN's one-hot "
+                             f"labels as y), got a {type(x).__name__} for x.")
+        expected, shape = self.example_shape, tuple(x.shape)
+        if len(shape) != 1 + len(expected) or any(g not in (e, None) for g, e in zip(shape[1:], expected)):
+            hint = " (add the channel axis: x[..., None])" \
+                if len(expected) > 1 and expected[-1] == 1 and shape[1:] == expected[:-1] else ""
+            raise ValueError(f"this GAN's generator makes examples of shape {expected}: expected real examples of "
+                             f"shape (n, {', '.join(map(str, expected))}){hint}, got shape {shape}.")
+        values = concrete(x)
+        if values is None or not values.size:
+            return
+        if not np.issubdtype(values.dtype, np.number):
+            raise ValueError(f"expected real examples as numbers, got dtype {values.dtype}.")
+        lo, hi = float(values.min()), float(values.max())          # NaN fails every comparison below
+        bounds = self.example_range
+        if bounds is not None and not (lo >= bounds[0] and hi <= bounds[1]):
+            hint = " (scale uint8 images with course_lib.data.scale)" if bounds == (0.0, 1.0) else ""
+            raise ValueError(f"this GAN's generator outputs values in [{bounds[0]:g}, {bounds[1]:g}]: expected real "
+                             f"examples in that range{hint}, got values in [{lo:.4g}, {hi:.4g}].")
+        if bounds is None and not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"expected finite real examples, got values in [{lo:.4g}, {hi:.4g}] (NaN or inf).")
 
     def compile(self, d_optimizer, g_optimizer, generator_loss="non_saturating", **kwargs):
         _check_kind(generator_loss)
@@ -215,17 +269,32 @@ class GAN(keras.Model):
         return {name: t.result() for name, t in self.trackers.items()}
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        if self.num_classes is not None and y is not None and hasattr(y, "shape"):
-            check_labels(y, self.num_classes)
+        """Keras' ``fit`` on real examples ``x`` (and, for a conditional GAN, one-hot labels ``y``,
+        or a pipeline of (images, labels)), once they have been checked (``_check_inputs``)."""
+        import tensorflow as tf
+
         if self.num_classes is None and y is not None:
             raise ValueError("this GAN is not conditional: fit(images) takes no labels.")
+        if self.num_classes is not None:
+            if isinstance(x, tf.data.Dataset):
+                if keras.utils.unpack_x_y_sample_weight(x.element_spec)[1] is None:
+                    raise ValueError("a conditional GAN trains on (images, one-hot labels): this pipeline yields "
+                                     "images only.")
+            elif hasattr(x, "shape"):
+                if y is None:
+                    raise ValueError(f"a conditional GAN trains on images and their one-hot labels: fit(x, y) with "
+                                     f"y of shape (n, {self.num_classes}).")
+                _check_one_hot(y, self.num_classes, len_like=x)
         batch = kwargs.get("batch_size")
+        if batch is not None:
+            positive_int(batch, "batch_size")
         if self.pack > 1 and batch and batch % self.pack:
             raise ValueError(f"batch_size ({batch}) must be a multiple of pack ({self.pack}).")
         return super().fit(x, y, *args, **kwargs)
 
     def generate(self, n, labels=None, seed=0, batch_size=1000):
-        """``n`` samples of G as NumPy (images in [0, 1], or points); z ~ N(0, I) from ``seed``."""
+        """``n`` samples of G as NumPy (images in [0, 1], or points); z ~ N(0, I) from ``seed``.
+        A conditional GAN needs ``labels``: one-hot rows (n, num_classes) (``data.one_hot``)."""
         _check_positive(n=n, batch_size=batch_size)
         if self.num_classes is None and labels is not None:
             raise ValueError("this GAN is not conditional: do not pass labels.")
@@ -260,6 +329,8 @@ class GANMonitor(_callback_base()):
     def __init__(self, n=16, every=20, labels=None, seed=0):
         super().__init__()
         _check_positive(n=n, every=every)
+        if labels is not None:
+            labels = check_labels(labels, np.shape(labels)[-1], n)
         self.n, self.every, self.labels, self.seed = n, every, labels, seed
         self.batch_logs, self.grids, self._batches = [], [], 0
 
@@ -282,6 +353,7 @@ def generator_gradient_norm(gan, n=256, kind="non_saturating", seed=0):
     import tensorflow as tf
 
     _check_kind(kind)
+    _check_positive(n=n)
     z = tf.constant(np.random.default_rng(seed).standard_normal((n, gan.latent_dim)), tf.float32)
     c = None if gan.num_classes is None else tf.constant(np.eye(gan.num_classes, dtype="float32")[
         np.arange(n) % gan.num_classes])
@@ -292,16 +364,19 @@ def generator_gradient_norm(gan, n=256, kind="non_saturating", seed=0):
 
 
 def check_labels(labels, num_classes, n=None):
-    """float32 one-hot labels (n, num_classes), or ValueError."""
+    """float32 one-hot labels (n, num_classes), or ValueError: the shape, the count ``n`` when
+    given, and the values (every entry 0 or 1, one 1 per row; ``checks.check_labels``)."""
     labels = np.asarray(labels, dtype="float32")
     if labels.ndim != 2 or labels.shape[1] != num_classes or (n is not None and len(labels) != n):
         expected = f"({n if n is not None else 'n'}, {num_classes})"
         raise ValueError(f"expected one-hot labels of shape {expected}, got {labels.shape}.")
+    _check_one_hot(labels, num_classes)
     return labels
 
 
 def generate_from(generator, z, labels=None, batch_size=1000):
     """G(z[, c]) in batches, as NumPy; checks the latent size against the generator's input."""
+    _check_positive(batch_size=batch_size)
     z = np.asarray(z, dtype="float32")
     latent_dim = generator.inputs[0].shape[-1]
     if z.ndim != 2 or z.shape[1] != latent_dim:
@@ -319,8 +394,8 @@ def dcgan_optimizers(conditional=False, learning_rate=None, beta_1=DCGAN_BETA_1)
     """
     if learning_rate is None:
         learning_rate = CONDITIONAL_DCGAN_LEARNING_RATE if conditional else DCGAN_LEARNING_RATE
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}.")
+    learning_rate = check_number(learning_rate, "learning_rate", above=0)
+    beta_1 = check_number(beta_1, "beta_1", at_least=0, below=1)
     return (keras.optimizers.Adam(learning_rate, beta_1=beta_1),
             keras.optimizers.Adam(learning_rate, beta_1=beta_1))
 
@@ -338,6 +413,8 @@ def build_gan(latent_dim=64, num_classes=None, seed=0):
 def ring_of_gaussians(n, modes=8, radius=2.0, std=0.02, seed=0):
     """``n`` points from ``modes`` equal Gaussians on a circle; returns (points, centres)."""
     _check_positive(n=n, modes=modes)
+    check_number(radius, "radius")
+    check_number(std, "std", at_least=0)
     angles = 2 * np.pi * np.arange(modes) / modes
     centres = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     rng = np.random.default_rng(seed)
@@ -351,10 +428,15 @@ def mode_coverage(samples, centres, std, radius_stds=3.0, min_share=0.01):
     A sample is *high quality* if it lies within ``radius_stds`` standard deviations of a
     centre; a mode is *covered* if at least ``min_share`` of all samples are high-quality
     samples of that mode. Returns (modes covered, share of high-quality samples, counts per mode).
+    ``std`` and ``radius_stds`` must be > 0, ``min_share`` in [0, 1]. A NaN sample (a diverged
+    generator) is near no mode: it counts as a low-quality sample.
     """
+    check_number(std, "std", above=0)
+    check_number(radius_stds, "radius_stds", above=0)
+    check_number(min_share, "min_share", at_least=0, at_most=1)
     samples, centres = np.asarray(samples, "float64"), np.asarray(centres, "float64")
-    if samples.ndim != 2 or centres.ndim != 2 or samples.shape[1] != centres.shape[1]:
-        raise ValueError(f"samples {samples.shape} and centres {centres.shape} must be (n, d) and (k, d).")
+    if samples.ndim != 2 or centres.ndim != 2 or samples.shape[1] != centres.shape[1] or not len(centres):
+        raise ValueError(f"samples {samples.shape} and centres {centres.shape} must be (n, d) and (k, d), k >= 1.")
     dist = np.linalg.norm(samples[:, None, :] - centres[None, :, :], axis=-1)
     nearest, close = dist.argmin(axis=1), dist.min(axis=1) <= radius_stds * std
     counts = np.bincount(nearest[close], minlength=len(centres))
@@ -388,7 +470,7 @@ def compile_toy_gan(gan, lr=1e-3, generator_loss="non_saturating", snapshot_ever
 def toy_gan_snapshots(gan, points, steps=2000, batch_size=512, snapshot_every=250, n_snapshot=2000, seed=0):
     """Train a (compiled) toy GAN on ``points`` for ``steps`` steps; every ``snapshot_every``
     steps keep (step, ``n_snapshot`` samples, history dict of the last chunk). Returns the list."""
-    _check_positive(steps=steps, batch_size=batch_size, snapshot_every=snapshot_every)
+    _check_positive(steps=steps, batch_size=batch_size, snapshot_every=snapshot_every, n_snapshot=n_snapshot)
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed).repeat() \
@@ -411,6 +493,7 @@ def train_toy_gan(points, steps=2000, batch_size=512, latent_dim=2, lr=1e-3, gen
 
 def two_modes(n=20_000, seed=0):
     """07's section 8 data: ``n`` points, half near -2 and half near +2 (sd 0.5), float64."""
+    _check_positive(n=n)
     rng = np.random.default_rng(seed)
     return np.where(rng.random(n) < 0.5, -2.0, 2.0) + 0.5 * rng.standard_normal(n)
 
@@ -421,8 +504,8 @@ def bilinear_game(steps=200, lr=0.1, x0=1.0, y0=1.0):
     multiplies the distance to the equilibrium by sqrt(1 + lr^2): the players circle it
     and spiral outwards, they never converge."""
     _check_positive(steps=steps)
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}.")
+    lr = check_number(lr, "lr", above=0)
+    x0, y0 = check_number(x0, "x0"), check_number(y0, "y0")
     path = np.empty((steps + 1, 2))
     path[0] = x0, y0
     for t in range(steps):

@@ -475,8 +475,12 @@ def median_heuristic(x, y, max_points=1000, seed=0):
     """The RBF bandwidth of Gretton et al. (2012): median distance between pooled points.
 
     Above ``max_points`` pooled points the median is taken over a fixed random subset.
+    ``x`` and ``y``: finite features (n, d) and (m, d), at least one point each.
     """
-    z = np.concatenate([np.asarray(x, "float64"), np.asarray(y, "float64")])
+    x, y = _as_features(x, "x", min_rows=1), _as_features(y, "y", min_rows=1)
+    _check_same_dim(x, y, "x", "y")
+    max_points = _check_int(max_points, "max_points", minimum=2)
+    z = np.concatenate([x, y])
     if len(z) > max_points:
         z = z[np.random.default_rng(seed).choice(len(z), max_points, replace=False)]
     d2 = _sq_distances(z, z)[np.triu_indices(len(z), k=1)]           # each pair once
@@ -927,6 +931,7 @@ def ssim(a, b, data_range=1.0, sigma=1.5, truncate=3.5):
     a, b = _check_pair(a, b, "a", "b")
     data_range = _check_positive(data_range, "data_range")
     sigma = _check_positive(sigma, "sigma")
+    truncate = _check_positive(truncate, "truncate")
     r = int(truncate * sigma + 0.5)                               # the window's half-width: 5
     if 2 * r >= IMAGE_SIDE:
         raise ValueError(f"a Gaussian window of half-width {r} (sigma={sigma}, truncate={truncate}) "

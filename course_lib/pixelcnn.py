@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from course_lib.checks import CheckedFit, check_labels
+from course_lib.checks import CheckedFit, check_int, check_labels, positive_int
 
 MASK_TYPES = ("A", "B")
 KINDS = ("categorical", "binary")
@@ -93,8 +93,7 @@ class MaskedConv2D(layers.Layer):
                  use_bias=True, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         _check_kernel_and_type(kernel_size, mask_type)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise ValueError(f"filters must be a positive integer, got {filters!r}.")
+        positive_int(filters, "filters")
         if color_channels not in (1, 3):
             raise ValueError(f"color_channels must be 1 or 3, got {color_channels!r}.")
         self.filters, self.kernel_size, self.mask_type = int(filters), int(kernel_size), mask_type
@@ -134,9 +133,8 @@ class MaskedConv2D(layers.Layer):
 # ---------------------------------------------------------------------------------------
 
 def _check_positive_int(**values):
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+    """The values as Python ints, or ValueError (Keras layers refuse NumPy integers)."""
+    return [positive_int(value, key) for key, value in values.items()]
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -164,7 +162,8 @@ class PixelCNN(CheckedFit, keras.Model):
         super().__init__(**kwargs)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
-        _check_positive_int(filters=filters, hidden_layers=hidden_layers, head_units=head_units)
+        filters, hidden_layers, head_units = _check_positive_int(filters=filters, hidden_layers=hidden_layers,
+                                                                 head_units=head_units)
         _check_kernel_and_type(first_kernel, "A")
         _check_kernel_and_type(hidden_kernel, "B")
         if first_kernel < 3:
@@ -174,10 +173,10 @@ class PixelCNN(CheckedFit, keras.Model):
             raise ValueError(f"image_shape must be (height, width), got {image_shape!r}.")
         _check_positive_int(height=image_shape[0], width=image_shape[1])
         self.image_shape = tuple(int(d) for d in image_shape)
-        if kind == "categorical" and (not isinstance(levels, (int, np.integer)) or levels < 2):
-            raise ValueError(f"levels must be an integer >= 2, got {levels!r}.")
+        if kind == "categorical":
+            check_int(levels, "levels", minimum=2)
         if num_classes is not None:
-            _check_positive_int(num_classes=num_classes)
+            (num_classes,) = _check_positive_int(num_classes=num_classes)
         self.kind, self.filters, self.hidden_layers = kind, filters, hidden_layers
         self.first_kernel, self.hidden_kernel, self.head_units = first_kernel, hidden_kernel, head_units
         self.levels = int(levels) if kind == "categorical" else 2
@@ -364,6 +363,7 @@ def _check_labels(model, labels, n):
 
 def pixel_log_probs(model, x, labels=None, batch_size=500):
     """log p(x_i | x_<i[, c]) of every pixel, (n, H, W) float64, from one forward pass per batch."""
+    _check_positive_int(batch_size=batch_size)
     x = check_images(model, x)
     labels = _check_labels(model, labels, len(x))
     out = np.empty(x.shape, dtype="float64")
@@ -382,7 +382,8 @@ def log_prob(model, x, labels=None, batch_size=500):
 
 def bits_per_dim(log_px, dims=math.prod(IMAGE_SHAPE)):
     """Negative log-likelihood in bits per pixel: -log p(x) / (dims * ln 2). ``dims``: pixels
-    per image, 784 for MNIST (``math.prod(model.image_shape)`` in general)."""
+    per image (a positive integer), 784 for MNIST (``math.prod(model.image_shape)`` in general)."""
+    _check_positive_int(dims=dims)
     return -np.asarray(log_px, dtype="float64") / (dims * math.log(2))
 
 
@@ -583,6 +584,7 @@ def time_sampler(model, n, method, labels=None, batch_size=100, seed=0, rows=Non
         _check_positive_int(rows=rows)
         if rows > height:
             raise ValueError(f"rows must be at most the image height {height}, got {rows}.")
+    _check_positive_int(batch_size=batch_size)
     labels_checked, u = _sampler_inputs(model, n, labels, seed)
     b = min(n, batch_size)
     sampler = _sampler(model, method)
@@ -624,10 +626,16 @@ def receptive_field(model, row, col, x=None, labels=None):
 def ood_auroc(log_p_in, log_p_out):
     """AUROC of "low log p(x) means out-of-distribution": the probability that a random
     out-of-distribution image scores lower than a random in-distribution one (ties count
-    half). 1 is a perfect detector, 0.5 chance, below 0.5 the likelihood points the wrong way."""
+    half). 1 is a perfect detector, 0.5 chance, below 0.5 the likelihood points the wrong way.
+    A NaN score has no rank: it is an error (-inf, an impossible image, ranks lowest)."""
     a, b = np.asarray(log_p_in, "float64"), np.asarray(log_p_out, "float64")
     if a.ndim != 1 or b.ndim != 1 or not len(a) or not len(b):
-        raise ValueError("ood_auroc() expects two non-empty 1-D arrays of log-likelihoods.")
+        raise ValueError(f"ood_auroc() expects two non-empty 1-D arrays of log-likelihoods, got shapes "
+                         f"{a.shape} and {b.shape}.")
+    for name, scores in (("log_p_in", a), ("log_p_out", b)):
+        if np.isnan(scores).any():
+            raise ValueError(f"ood_auroc() needs a score for every image: {name} holds "
+                             f"{int(np.isnan(scores).sum())} NaN of {len(scores)}.")
     # Mann-Whitney U statistic from ranks of the pooled scores
     from scipy.stats import rankdata
 

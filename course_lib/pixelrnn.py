@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from course_lib.checks import CheckedFit
+from course_lib.checks import CheckedFit, positive_int
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -29,8 +29,7 @@ class PixelRNN(CheckedFit, keras.Model):
         self.image_shape = tuple(int(d) for d in image_shape)
         if len(self.image_shape) != 2 or min(self.image_shape) < 1:
             raise ValueError(f"image_shape must be (H, W), got {image_shape!r}.")
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}.")
+        positive_int(units, "units")
         self.units, self.dim = int(units), math.prod(self.image_shape)
         self.cell = layers.LSTMCell(self.units, name="lstm_cell")
         self.rnn = layers.RNN(self.cell, return_sequences=True, name="lstm")
@@ -78,8 +77,11 @@ class PixelRNN(CheckedFit, keras.Model):
 
 def log_prob(model, x, batch_size=500):
     """Exact log p(x) in nats per image, (n,), NumPy."""
+    positive_int(batch_size, "batch_size")
     x = np.asarray(x)
     model._check_inputs(x)
+    if not len(x):
+        return np.zeros(0)                                      # no images: no log-likelihoods
     x = x.reshape(len(x), -1).astype("float32")
     out = []
     for s in range(0, len(x), batch_size):
@@ -94,8 +96,7 @@ def sample(model, n, seed=0, progress=False):
     so each step costs one cell update (H*W steps in all)."""
     from course_lib.progress import progress_bar
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    positive_int(n, "n")
     if not model.built:
         model(np.zeros((1, model.dim), "float32"))
     u = np.random.default_rng(seed).uniform(size=(n, model.dim)).astype("float32")

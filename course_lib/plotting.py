@@ -403,7 +403,7 @@ def plot_histograms(values, title=None, xlabel="value", bins=60, ax=None):
 
 
 def plot_scatter_groups(groups, xlabel, ylabel, title=None, diagonal=False, max_points=1000):
-    """One colour per named set of points, ``{name: (x values, y values)}`` (06b: each image's
+    """One colour per named set of points, ``{name: (x values, y values)}`` (06d: each image's
     model bits against its PNG bits); ``diagonal`` draws y = x. Returns the Figure."""
     if not isinstance(groups, dict) or not groups:
         raise ValueError("plot_scatter_groups() expects a non-empty dict {name: (x, y)}.")

@@ -21,7 +21,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from course_lib.checks import CheckedFit, check_labels  # noqa: F401  (check_labels: also vae.check_labels)
+from course_lib.checks import CheckedFit, check_labels, check_number, concrete, positive_int  # noqa: F401
+# (check_labels: also vae.check_labels)
 from course_lib.divergences import kl_to_standard_normal
 
 RECONSTRUCTIONS = ("mse", "bce")
@@ -40,9 +41,9 @@ def sample_z(args):
 
 
 def _check_size(**sizes):
-    for key, value in sizes.items():
-        if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0):
-            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+    """The sizes as Python ints (None stays None), or ValueError. Keras layers refuse NumPy
+    integers, which the checks accept."""
+    return [None if value is None else positive_int(value, key) for key, value in sizes.items()]
 
 
 def _as_tuple(hidden):
@@ -52,7 +53,8 @@ def _as_tuple(hidden):
 def build_encoder(latent_dim=2, hidden=512, input_dim=784, num_classes=None):
     """q(z|x[, c]): the slide's encoder. With ``num_classes``, a one-hot label is
     concatenated to the image (the conditional VAE, 05_cvae)."""
-    _check_size(latent_dim=latent_dim, hidden=hidden, input_dim=input_dim, num_classes=num_classes)
+    latent_dim, hidden, input_dim, num_classes = _check_size(latent_dim=latent_dim, hidden=hidden,
+                                                             input_dim=input_dim, num_classes=num_classes)
     x = keras.Input(shape=(input_dim,), name="image")
     inputs, h = [x], x
     if num_classes:
@@ -67,8 +69,9 @@ def build_encoder(latent_dim=2, hidden=512, input_dim=784, num_classes=None):
 def build_decoder(latent_dim=2, hidden=512, output_dim=784, num_classes=None):
     """p(x|z[, c]): Bernoulli means of the 784 pixels. The last Dense layer is named
     ``logits`` so that log-likelihoods can be computed without clipping a sigmoid."""
-    _check_size(latent_dim=latent_dim, output_dim=output_dim, num_classes=num_classes,
-                **{f"hidden[{i}]": h for i, h in enumerate(_as_tuple(hidden))})
+    latent_dim, output_dim, num_classes = _check_size(latent_dim=latent_dim, output_dim=output_dim,
+                                                      num_classes=num_classes)
+    hidden = tuple(_check_size(**{f"hidden[{i}]": h for i, h in enumerate(_as_tuple(hidden))}))
     z = keras.Input(shape=(latent_dim,), name="z")
     inputs, h = [z], z
     if num_classes:
@@ -82,12 +85,17 @@ def build_decoder(latent_dim=2, hidden=512, output_dim=784, num_classes=None):
 
 
 def reconstruction_loss(x, x_hat, kind="mse"):
-    """Per-example reconstruction error, summed over pixels.
+    """Per-example reconstruction error, summed over pixels: shape (n,).
 
     ``"mse"``: sum_j (x_j - x_hat_j)^2, the slides' choice. ``"bce"``: sum_j of the binary
     cross-entropy, i.e. -log p(x|z) under a Bernoulli decoder (the likelihood lectures use).
     Summing (not averaging) over pixels keeps it on the same scale as the KL, which is
     summed over latent dimensions; ``kl_weight`` then sets the balance.
+
+    ``x`` and ``x_hat`` are batches of one shape: flat (n, d), as the VAE uses them, or images
+    (n, H, W[, C]), which are handled correctly: the sum runs over every axis but the first
+    (the batch), so (n, 28, 28) gives the same n numbers as (n, 784). A single example
+    without a batch axis, (d,), is rejected: it would be read as d one-pixel examples.
     """
     if kind not in RECONSTRUCTIONS:
         raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {kind!r}.")
@@ -95,6 +103,14 @@ def reconstruction_loss(x, x_hat, kind="mse"):
     x_hat = ops.convert_to_tensor(x_hat, dtype="float32")
     if tuple(x.shape[1:]) != tuple(x_hat.shape[1:]):
         raise ValueError(f"x and x_hat differ in shape: {tuple(x.shape)} vs {tuple(x_hat.shape)}.")
+    if len(x.shape) < 2:
+        raise ValueError(f"expected a batch of examples, shape (n, d) or (n, H, W[, C]), got shape "
+                         f"{tuple(x.shape)}; one example is x[None].")
+    if len(x.shape) > 2:                 # images: one row of pixels per example
+        if None in x.shape[1:]:
+            raise ValueError(f"the pixel axes of x must be known, got shape {tuple(x.shape)}.")
+        d = math.prod(x.shape[1:])
+        x, x_hat = ops.reshape(x, (-1, d)), ops.reshape(x_hat, (-1, d))
     if kind == "mse":
         return ops.sum(ops.square(x - x_hat), axis=-1)
     p = ops.clip(x_hat, 1e-7, 1 - 1e-7)
@@ -138,9 +154,7 @@ class VAE(CheckedFit, keras.Model):
 
     @kl_weight.setter
     def kl_weight(self, value):
-        if not value >= 0:
-            raise ValueError(f"kl_weight must be >= 0, got {value}.")
-        self._kl_weight.assign(float(value))
+        self._kl_weight.assign(check_number(value, "kl_weight", at_least=0))
 
     @property
     def metrics(self):
@@ -160,21 +174,29 @@ class VAE(CheckedFit, keras.Model):
 
     def _check_inputs(self, x):
         """ValueError unless ``x`` is what the model takes: flat images (n, input_dim) with
-        pixel values in [0, 1] [, one-hot labels]. NumPy arrays are checked in full; tensor
-        specs (a pipeline's ``element_spec``) by shape only."""
+        pixel values in [0, 1] [, one-hot labels]. NumPy arrays and eager tensors are checked
+        in full; tensor specs (a pipeline's ``element_spec``) and tensors being traced by shape."""
         images, _ = self._split(x)       # and the labels, by check_labels
+        if not hasattr(images, "shape"):
+            images = np.asarray(images)
         shape = tuple(images.shape)
         if len(shape) != 2 or shape[1] not in (self.input_dim, None):
             hint = " (flatten them with course_lib.data.flatten)" \
                 if len(shape) > 2 and None not in shape[1:] and math.prod(shape[1:]) == self.input_dim else ""
             raise ValueError(f"expected flat images of shape (n, {self.input_dim}){hint}, got shape {shape}.")
         # min/max, not a mask: cheap on all of MNIST; NaN fails both comparisons
-        if isinstance(images, np.ndarray) and images.size and not (images.min() >= 0 and images.max() <= 1):
+        images = concrete(images)
+        if images is not None and images.size and not (images.min() >= 0 and images.max() <= 1):
             raise ValueError("expected pixel values in [0, 1] (scale uint8 images with course_lib.data.scale), "
                              f"got values in [{float(images.min()):.4g}, {float(images.max()):.4g}].")
 
     def encode(self, x, c=None):
-        """(mu, log_sigma) of q(z|x[, c]); accepts arrays or tensors."""
+        """(mu, log_sigma) of q(z|x[, c]); accepts arrays or tensors. The inputs are checked
+        as ``fit`` checks them (flat images in [0, 1] [, one-hot labels]): values when they
+        are known (arrays, eager tensors), shapes while Keras traces."""
+        if not hasattr(x, "shape"):
+            x = np.asarray(x)
+        self._check_inputs(x if c is None else (x, c))
         x, c = _tensors(x, c)
         mu, log_sigma = self.encoder(x if c is None else [x, c])
         return mu, log_sigma
@@ -185,6 +207,8 @@ class VAE(CheckedFit, keras.Model):
         return self.decoder(z if c is None else [z, c])
 
     def call(self, inputs, training=False):
+        """``vae(x)`` / ``vae([x, c])``: (x_hat, mu, log_sigma); the inputs are checked by
+        ``encode``. ``predict`` checks its data first, as ``fit`` does (``CheckedFit``)."""
         x, c = self._split(inputs)
         mu, log_sigma = self.encode(x, c)
         z = self.sampler([mu, log_sigma])
@@ -240,12 +264,15 @@ def _log_normal(z, mu, log_var):
     return -0.5 * np.sum(math.log(2 * math.pi) + log_var + (z - mu) ** 2 / np.exp(log_var), axis=-1)
 
 
-def _check_likelihood_inputs(vae, x, c):
+def _check_likelihood_inputs(vae, x, c, batch_size):
     if (c is None) != (vae.num_classes is None):
         raise ValueError("pass labels c exactly when the VAE is conditional.")
+    positive_int(batch_size, "batch_size")
     x = np.asarray(x, dtype="float32")
     c = None if c is None else np.asarray(c, dtype="float32")
     vae._check_inputs(x if c is None else (x, c))      # the same checks as fit
+    if not len(x):
+        raise ValueError(f"need at least one image, got an empty batch of shape {x.shape}.")
     if not np.isin(x, (0.0, 1.0)).all():
         raise ValueError("the Bernoulli likelihood needs binary images: use binarize_dynamic/static first.")
     return x, c
@@ -287,9 +314,8 @@ def iwae_log_likelihood(vae, x, c=None, k=100, batch_size=100, seed=0, progress=
     with the Bernoulli decoder on binary ``x``. k = 1 is a one-sample ELBO; the bound
     tightens towards log p(x) as k grows. Report ``-mean`` as the test NLL.
     """
-    x, c = _check_likelihood_inputs(vae, x, c)
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    x, c = _check_likelihood_inputs(vae, x, c, batch_size)
+    positive_int(k, "k")
     logits_model, rng, out = _logits_model(vae), np.random.default_rng(seed), np.empty(len(x))
     for start in _batches(len(x), batch_size, progress, f"IWAE k={k}"):
         xb = x[start:start + batch_size]
@@ -304,7 +330,8 @@ def iwae_log_likelihood(vae, x, c=None, k=100, batch_size=100, seed=0, progress=
 def elbo(vae, x, c=None, num_samples=10, batch_size=100, seed=0):
     """The ELBO in nats per image: E_q[log p(x|z)] (Monte Carlo, ``num_samples`` draws)
     minus KL(q(z|x) || N(0, I)) in closed form. A lower bound on log p(x)."""
-    x, c = _check_likelihood_inputs(vae, x, c)
+    x, c = _check_likelihood_inputs(vae, x, c, batch_size)
+    positive_int(num_samples, "num_samples")
     logits_model, rng, out = _logits_model(vae), np.random.default_rng(seed), np.empty(len(x))
     for start in range(0, len(x), batch_size):
         xb = x[start:start + batch_size]
@@ -320,7 +347,7 @@ def make_optimizer(epochs, steps_per_epoch, peak_lr=3e-3, final_fraction=0.05):
     ``final_fraction * peak_lr`` over the whole run. The decay matters on a CPU budget:
     the last, small steps settle the weights: about 1.5-2 nats of validation likelihood with the
     course's two-layer decoder, measured for 04b_vae_likelihood (with one layer of 512 it lost 1.6)."""
-    _check_size(epochs=epochs, steps_per_epoch=steps_per_epoch)
+    epochs, steps_per_epoch = _check_size(epochs=epochs, steps_per_epoch=steps_per_epoch)
     if not peak_lr > 0 or not 0 <= final_fraction <= 1:
         raise ValueError(f"need peak_lr > 0 and 0 <= final_fraction <= 1, got {peak_lr}, {final_fraction}.")
     schedule = keras.optimizers.schedules.CosineDecay(peak_lr, epochs * steps_per_epoch, alpha=final_fraction)

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from course_lib.checks import check_number, finite_array, positive_int
 from course_lib.gan import GAN
 
 
@@ -63,11 +64,8 @@ class WGANGP(GAN):
         if pack != 1:
             raise ValueError(f"WGANGP penalises the critic's slope per example: pack must be 1, got {pack!r}.")
         super().__init__(generator, discriminator, pack=pack, seed=seed, **kwargs)
-        if isinstance(n_critic, bool) or not isinstance(n_critic, (int, np.integer)) or n_critic < 1:
-            raise ValueError(f"n_critic must be a positive integer, got {n_critic!r}.")
-        if not (isinstance(gp_weight, (int, float)) and gp_weight >= 0):
-            raise ValueError(f"gp_weight must be a number >= 0, got {gp_weight!r}.")
-        self.n_critic, self.gp_weight = int(n_critic), float(gp_weight)
+        self.n_critic = positive_int(n_critic, "n_critic")
+        self.gp_weight = check_number(gp_weight, "gp_weight", at_least=0)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("critic_loss", "g_loss", "gp", "w_estimate")}
 
     def compile(self, d_optimizer, g_optimizer, **kwargs):
@@ -106,7 +104,10 @@ class WGANGP(GAN):
 
 def critic_score(critic, x, labels=None, batch_size=1000):
     """f(x) for every example, as NumPy (n,)."""
+    positive_int(batch_size, "batch_size")
     x = np.asarray(x, "float32")
+    if not len(x):
+        return np.zeros(0, "float32")
     out = [critic(x[s:s + batch_size] if labels is None else [x[s:s + batch_size], labels[s:s + batch_size]],
                   training=False) for s in range(0, len(x), batch_size)]
     return np.concatenate([ops.convert_to_numpy(o).reshape(-1) for o in out])
@@ -121,8 +122,10 @@ WGAN_LEARNING_RATE, WGAN_BETAS = 1e-4, (0.5, 0.9)     # Gulrajani et al.'s Adam 
 
 def wgan_optimizers(learning_rate=WGAN_LEARNING_RATE, betas=WGAN_BETAS):
     """(critic optimizer, generator optimizer): two Adams with Gulrajani et al.'s betas."""
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}.")
+    learning_rate = check_number(learning_rate, "learning_rate", above=0)
+    if len(betas) != 2:
+        raise ValueError(f"betas must be (beta_1, beta_2), got {betas!r}.")
+    betas = tuple(check_number(b, f"betas[{i}]", at_least=0, below=1) for i, b in enumerate(betas))
     return tuple(keras.optimizers.Adam(learning_rate, beta_1=betas[0], beta_2=betas[1]) for _ in range(2))
 
 
@@ -161,6 +164,9 @@ def train_toy_wgan(points, steps=4000, batch_size=512, latent_dim=64, lr=1e-3, n
 def critic_estimate(wgan, real, seed=0, batch_size=1000):
     """E f(real) - E f(G(z)) on ``real`` examples the critic never trained on (as many
     generated ones): the critic's estimate of W(data, model), without the penalty."""
+    real = finite_array(real, "real", dtype="float32")
+    if not len(real):
+        raise ValueError(f"real must hold at least one example, got shape {real.shape}.")
     fake = wgan.generate(len(real), seed=seed, batch_size=batch_size)
     return float(np.mean(critic_score(wgan.discriminator, real, batch_size=batch_size))
                  - np.mean(critic_score(wgan.discriminator, fake, batch_size=batch_size)))
@@ -179,9 +185,14 @@ def fit_critic(real, fake, steps=500, gp_weight=10.0, hidden=64, lr=1e-3, batch_
 
     from course_lib.gan import build_mlp_discriminator
 
-    real, fake = np.asarray(real, "float32"), np.asarray(fake, "float32")
-    if real.ndim != 2 or real.shape[1:] != fake.shape[1:]:
-        raise ValueError(f"real and fake must be (n, d) arrays of one width, got {real.shape} and {fake.shape}.")
+    real, fake = finite_array(real, "real", dtype="float32"), finite_array(fake, "fake", dtype="float32")
+    if real.ndim != 2 or real.shape[1:] != fake.shape[1:] or not len(real) or not len(fake):
+        raise ValueError(f"real and fake must be non-empty (n, d) arrays of one width, got {real.shape} and "
+                         f"{fake.shape}.")
+    steps, batch_size, hidden = (positive_int(v, k) for k, v in
+                                 (("steps", steps), ("batch_size", batch_size), ("hidden", hidden)))
+    gp_weight = check_number(gp_weight, "gp_weight", at_least=0)
+    lr = check_number(lr, "lr", above=0)
     keras.utils.set_random_seed(seed)
     critic = build_mlp_discriminator(real.shape[1], hidden=hidden)
     optimizer = keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.9)

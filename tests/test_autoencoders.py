@@ -62,10 +62,17 @@ def test_denoising_autoencoder_is_the_conv_architecture():
     assert den.count_params() == conv.count_params() and den.output_shape == conv.output_shape
 
 
-@pytest.mark.parametrize("kwargs", [{"encoding_dim": 0}, {"encoding_dim": 2.5}, {"input_dim": -1}])
+@pytest.mark.parametrize("kwargs", [{"encoding_dim": 0}, {"encoding_dim": 2.5}, {"input_dim": -1},
+                                    {"encoding_dim": True}])
 def test_bad_sizes(kwargs):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be a positive integer, got"):
         ae.simple_autoencoder(**kwargs)
+
+
+def test_numpy_integer_sizes_build_the_same_models():
+    model = ae.deep_sparse_autoencoder(hidden=(np.int64(16), np.int32(8)), encoding_dim=np.int64(4))
+    assert ae.code_size(model) == 4 and model.count_params() == ae.deep_sparse_autoencoder((16, 8), 4).count_params()
+    assert ae.code_size(ae.simple_autoencoder(np.int64(8))) == 8
 
 
 def test_bad_sparse_arguments():
@@ -101,6 +108,10 @@ def test_reconstruction_losses_bad_input():
         ae.reconstruction_losses(model, np.zeros((2, 28, 28)))
     with pytest.raises(ValueError, match="holds 2 images"):
         ae.reconstruction_losses(model, np.zeros((2, 784)), np.zeros((3, 784)))
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0\.$"):
+        ae.reconstruction_losses(model, np.zeros((2, 784)), batch_size=0)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got -1\.$"):
+        ae.code_sparsity(model, np.zeros((2, 784)), batch_size=-1)
 
 
 def test_code_sparsity_counts_inactive_units():

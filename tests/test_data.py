@@ -1,3 +1,4 @@
+import re
 import shutil
 import warnings
 
@@ -65,13 +66,35 @@ def test_checksum_checked_once_per_file(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_missing_file_falls_back_to_keras_and_says_so(tmp_path, monkeypatch):
+def test_missing_default_file_falls_back_to_keras_and_says_so(tmp_path, monkeypatch):
     import keras
 
     sentinel = ((np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8)),) * 2
     monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: sentinel)
-    with pytest.warns(UserWarning, match="falling back to keras.datasets.mnist.load_data"):
-        assert load_mnist(tmp_path / "absent.npz") is sentinel
+    monkeypatch.setattr(data, "DEFAULT_MNIST_PATH", tmp_path / "absent.npz")      # the shipped file, gone
+    with pytest.warns(UserWarning, match="falling back to keras.datasets.mnist.load_data.*which downloads"):
+        assert load_mnist() is sentinel
+
+
+def test_a_mistyped_path_is_an_error_naming_the_file_not_a_download(tmp_path, monkeypatch):
+    import keras
+
+    def no_download():
+        raise AssertionError("load_mnist started a download")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_download)
+    typo = tmp_path / "mnsit.npz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(data.MissingDataError, match=rf"^{re.escape(str(typo))} not found: no MNIST file there "
+                                                        r"\(nothing was downloaded\)"):
+            load_mnist(typo)
+        with pytest.raises(FileNotFoundError):                   # a MissingDataError is both
+            load_mnist(str(typo))
+        with pytest.raises(ValueError, match="is a directory: pass the MNIST file itself"):
+            load_mnist(tmp_path)
+    with pytest.raises(TypeError, match="path must be a file path"):
+        load_mnist(60000)
 
 
 def test_scale():
@@ -204,3 +227,37 @@ def test_simpler_sets_have_more_background_and_keep_the_format():
     assert ((sets["straight strokes"] > 127).sum(axis=(1, 2)) < 120).all()  # one thin line, not a blob
     with pytest.raises(ValueError, match="uint8"):
         simpler_sets(x.astype("float32"))
+
+
+# ---------------------------------------------------------------------------------------
+# Bad arguments get a clear error (the adversarial review)
+# ---------------------------------------------------------------------------------------
+
+def test_add_noise_and_two_moons_reject_a_nan_noise_level():
+    """noise_factor=nan and noise=nan used to return all-NaN data."""
+    x = np.full((4,), 0.5, dtype="float32")
+    for bad in (float("nan"), np.float32("nan"), float("inf"), -0.1, True):
+        with pytest.raises(ValueError, match=r"^noise_factor must be a finite number >= 0, got .+\.$"):
+            add_noise(x, bad)
+        with pytest.raises(ValueError, match=r"^noise must be a finite number >= 0, got .+\.$"):
+            data.two_moons(10, noise=bad)
+    np.testing.assert_array_equal(add_noise(x, np.float32(0.1), seed=0), add_noise(x, 0.1, seed=0))
+    np.testing.assert_array_equal(data.two_moons(np.int64(10), noise=np.float32(0.05)), data.two_moons(10))
+
+
+def test_downsample_and_batches_take_numpy_integers_and_reject_nonsense():
+    from course_lib.data import binarized_batches, downsample
+
+    with pytest.raises(ValueError, match=r"^factor must be a positive integer, got 0\.$"):
+        downsample(np.zeros((1, 4, 4)), factor=0)                      # was "integer modulo by zero"
+    with pytest.raises(ValueError, match=r"^factor must be a positive integer, got 1\.5\.$"):
+        downsample(np.zeros((1, 4, 4)), factor=1.5)
+    np.testing.assert_array_equal(downsample(np.ones((1, 4, 4)), factor=np.int64(4)), [[[1.0]]])
+    x = np.full((4, 784), 0.5, dtype="float32")
+    assert next(iter(binarized_batches(x, np.int64(2)))).shape == (2, 784)   # was "not a positive integer"
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got True\.$"):
+        binarized_batches(x, True)
+    with pytest.raises(ValueError, match=r"^threshold must be a finite number, got nan\.$"):
+        binarize_static(x, threshold=float("nan"))
+    with pytest.raises(ValueError, match=r"^num_classes must be a positive integer, got 0\.$"):
+        one_hot(np.array([0]), num_classes=0)

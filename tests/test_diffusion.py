@@ -137,3 +137,79 @@ def test_images_must_be_scaled_to_minus_one_one_and_epoch_samples_are_recorded()
     model.fit(images, batch_size=4, epochs=2, verbose=0, callbacks=[monitor])
     assert len(monitor.grids) == 2 and monitor.grids[0].shape == (3, 28, 28)
     assert 0 <= monitor.grids[1].min() and monitor.grids[1].max() <= 1
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input gets a clear error (the adversarial review)
+# ---------------------------------------------------------------------------------------
+
+def test_fit_rejects_nan_points_and_images_also_from_a_pipeline():
+    """A min/max range check lets NaN through (every comparison with NaN is False)."""
+    import tensorflow as tf
+
+    points_model = D.Diffusion(D.build_mlp_denoiser(2, hidden=8, depth=1), T=10)
+    points_model.compile(optimizer="adam")
+    points = np.zeros((4, 2), "float32")
+    points[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"expected finite examples, got values in \[nan, nan\] \(NaN or inf\)"):
+        points_model.fit(points, verbose=0)
+    with pytest.raises(ValueError, match=r"expected finite examples"):
+        points_model.fit(tf.data.Dataset.from_tensor_slices(points).batch(2), verbose=0)
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer, got 0\."):
+        points_model.fit(np.zeros((4, 2), "float32"), batch_size=0, verbose=0)
+    image_model = D.Diffusion(D.build_unet(filters=4, time_dim=8), T=10)
+    image_model.compile(optimizer="adam")
+    images = np.full((2, 28, 28, 1), np.nan, "float32")
+    message = r"images go into a diffusion model scaled to \[-1, 1\] \(diffusion.to_model_range\), got values in \[nan"
+    with pytest.raises(ValueError, match=message):
+        image_model.fit(images, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        image_model.fit(tf.data.Dataset.from_tensor_slices(images).batch(2), verbose=0)
+    with pytest.raises(ValueError, match=message):
+        image_model.evaluate(images, verbose=0)
+
+
+def test_to_model_range_rejects_nan_and_flat_rows():
+    with pytest.raises(ValueError, match=r"expected pixels in \[0, 1\] \(data.scale\), got values in \[nan, nan\]"):
+        D.to_model_range(np.full((2, 28, 28), np.nan))
+    with pytest.raises(ValueError, match=r"expected images of shape \(n, 28, 28\) or \(n, 28, 28, 1\) \(flat rows\? "
+                                         r"reshape them: x.reshape\(-1, 28, 28\)\), got shape \(2, 784\)"):
+        D.to_model_range(np.zeros((2, 784)))                          # used to return (2, 784, 1)
+    with pytest.raises(ValueError, match=r"one image\? add a batch axis"):
+        D.to_model_range(np.zeros((28, 28)))
+    with pytest.raises(ValueError, match=r"got shape \(2, 14, 14\)"):
+        D.to_model_range(np.zeros((2, 14, 14)))
+    assert D.to_model_range(np.zeros((2, 28, 28, 1))).shape == (2, 28, 28, 1)
+
+
+def test_q_sample_and_predict_x0_need_one_t_per_example():
+    s = D.make_schedule(10)
+    x0 = np.zeros((3, 2), "float32")
+    message = (r"t must hold one time per example, shape \(3,\), or be one integer for all; got t of shape \(2,\) "
+               r"for a batch of shape \(3, 2\)")
+    with pytest.raises(ValueError, match=message):
+        D.q_sample(x0, np.array([1, 2]), np.zeros((3, 2)), s)
+    with pytest.raises(ValueError, match=message):
+        D.predict_x0(x0, np.array([1, 2]), np.zeros((3, 2)), s)
+    with pytest.raises(ValueError, match=r"noise must have the shape of x0, \(3, 2\), got \(3, 1\)"):
+        D.q_sample(x0, np.array([1, 2, 3]), np.zeros((3, 1)), s)
+    with pytest.raises(ValueError, match=r"t must hold integers in 1\.\.10, got shape \(0,\)"):
+        D.q_sample(x0, np.array([], "int64"), x0, s)
+    np.testing.assert_allclose(D.q_sample(x0 + 1, 4, x0, s), D.q_sample(x0 + 1, np.full(3, 4), x0, s))  # one t for all
+
+
+def test_samplers_check_their_start_and_batch_size():
+    s = D.make_schedule(10)
+    eps = _oracle(np.zeros((3, 2), "float32"), s)
+    with pytest.raises(ValueError, match=r"x_T must be n starts of the example shape, \(3, 2\), got \(2, 2\)"):
+        D.ddim_sample(eps, s, 3, (2,), steps=2, x_T=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"x_T must hold finite numbers"):
+        D.ddim_sample(eps, s, 3, (2,), steps=2, x_T=np.full((3, 2), np.nan))
+    for sampler in (lambda **kw: D.ddim_sample(eps, s, 3, (2,), steps=2, **kw),
+                    lambda **kw: D.ddpm_sample(eps, s, 3, (2,), **kw)):
+        with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0\.$"):
+            sampler(batch_size=0)                                       # was "range() arg 3 must not be zero"
+    with pytest.raises(ValueError, match=r"shape\[1\] must be a positive integer, got 0\."):
+        D.ddpm_sample(eps, s, 3, (2, 0))
+    x = D.ddim_sample(eps, s, np.int64(3), (np.int64(2),), steps=np.int64(2), batch_size=np.int64(2))
+    np.testing.assert_allclose(x, 0, atol=1e-3)

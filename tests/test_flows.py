@@ -133,3 +133,43 @@ def test_bad_input_raises_value_errors():
         F.RealNVP((4, 4, 1), kind="glow")
     with pytest.raises(ValueError, match=r"codes z of shape \(1, 1, 16\)"):
         F.RealNVP((4, 4, 1), kind="multiscale", couplings=2).inverse(np.zeros((2, 4, 4, 1), "float32"))
+
+
+def test_to_logit_and_bits_per_dim_reject_what_would_be_nan_or_nonsense():
+    levels = np.random.default_rng(0).integers(0, 256, (2, 4, 4)).astype("uint8")
+    with pytest.raises(ValueError, match=r"to_logit\(\) expects dequantized values in \[0, 1\] as floats \(8-bit levels\? use "
+                                         r"flows.dequantize\(levels\) first\), got dtype uint8"):
+        F.to_logit(levels)                                              # used to return NaN
+    with pytest.raises(ValueError, match=r"expects dequantized values in \[0, 1\] \(flows.dequantize\), got values "
+                                         r"in \[0, 2\d\d\]"):
+        F.to_logit(levels.astype("float32"))
+    with pytest.raises(ValueError, match=r"got values in \[nan, nan\]"):
+        F.to_logit(np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match=r"alpha must be a finite number > 0 and < 0\.5, got 0\.5\."):
+        F.to_logit(F.dequantize(levels), alpha=0.5)
+    with pytest.raises(ValueError, match=r"^dim must be a positive integer, got 0\.$"):
+        F.bits_per_dim(np.array([-100.0]), dim=0)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0\.$"):
+        F.log_prob_8bit(F.RealNVP((4, 4, 1), couplings=2, kind="conv", hidden=4), levels, batch_size=0)
+    assert F.bits_per_dim(np.array([-784 * np.log(2)]), dim=np.int64(784))[0] == pytest.approx(1.0)
+
+
+def test_numpy_integers_are_valid_sizes():
+    flow = F.RealNVP((2,), couplings=np.int64(2), hidden=np.int64(4))
+    flow(np.zeros((1, 2), "float32"))
+    assert flow.hidden == 4 and type(flow.hidden) is int
+    assert flow.sample(np.int64(3)).shape == (3, 2)
+    with pytest.raises(ValueError, match=r"hidden must be a positive integer, got 2\.5\."):
+        F.RealNVP((2,), hidden=2.5)
+
+
+def test_fit_rejects_nan_examples():
+    flow = F.RealNVP((2,), couplings=2, hidden=4)
+    flow.compile(optimizer="adam")
+    points = two_moons(8)
+    points[2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"expected finite examples, got values in \[nan, nan\] \(NaN or inf\)"):
+        flow.fit(points, verbose=0)
+    with pytest.raises(ValueError, match=r"expected finite examples"):
+        flow.fit(tf.data.Dataset.from_tensor_slices(points).batch(4), verbose=0)
+    assert np.isfinite(flow.fit(two_moons(8), batch_size=4, verbose=0).history["loss"]).all()

@@ -169,3 +169,96 @@ def test_modes_visited_lists_the_modes_holding_mass():
     blob = centres[3] + 0.5 * np.random.default_rng(0).standard_normal((4000, 2))   # a wide blob on mode 3
     assert list(G.modes_visited(blob, centres, std=0.02)) == [3]                      # visited ...
     assert G.mode_coverage(blob, centres, std=0.02)[0] == 0                           # ... but not covered
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input gets a clear error (the adversarial review)
+# ---------------------------------------------------------------------------------------
+
+def test_fit_rejects_unscaled_images_however_they_arrive():
+    """fit on 0..255 images used to train: G's sigmoid can never reach them."""
+    import tensorflow as tf
+
+    gan = G.build_gan(latent_dim=4)
+    gan.compile(*G.dcgan_optimizers())
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype("float32")
+    message = (r"this GAN's generator outputs values in \[0, 1\]: expected real examples in that range "
+               r"\(scale uint8 images with course_lib.data.scale\), got values in \[0, 255\]")
+
+    def batches():
+        yield (pixels[:4] / 255,)
+        yield (pixels[4:],)
+
+    for data in (pixels, pixels.astype("uint8"), tf.data.Dataset.from_tensor_slices(pixels).batch(4), batches()):
+        with pytest.raises(ValueError, match=message):
+            gan.fit(data, batch_size=None if not hasattr(data, "shape") else 4, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"got values in \[nan, nan\]"):
+        gan.fit(np.full((4, 28, 28, 1), np.nan, "float32"), verbose=0)
+    history = gan.fit(pixels / 255, batch_size=4, epochs=1, verbose=0)       # scaled: trains
+    assert np.isfinite(history.history["d_loss"]).all()
+
+
+def test_fit_checks_the_example_shape_before_tracing():
+    """4-D then 3-D images used to fail deep inside Keras ("statically known rank")."""
+    gan = G.build_gan(latent_dim=4)
+    gan.compile(*G.dcgan_optimizers())
+    images = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
+    gan.fit(images, batch_size=4, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"makes examples of shape \(28, 28, 1\): expected real examples of shape "
+                                         r"\(n, 28, 28, 1\) \(add the channel axis: x\[\.\.\., None\]\), "
+                                         r"got shape \(8, 28, 28\)"):
+        gan.fit(images[..., 0], batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(gan.fit(images, batch_size=4, epochs=1, verbose=0).history["d_loss"]).all()
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer, got 0\."):
+        gan.fit(images, batch_size=0, verbose=0)
+
+
+def test_toy_gan_fit_rejects_points_that_are_not_finite():
+    gan = _tiny_gan()
+    points = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    points[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"expected finite real examples, got values in \[nan, nan\] \(NaN or inf\)"):
+        gan.fit(points, batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"makes examples of shape \(2,\)"):
+        gan.fit(np.zeros((8, 3), "float32"), verbose=0)
+    assert gan.example_range is None and G.build_gan(latent_dim=4).example_range == (0.0, 1.0)
+
+
+def test_conditional_gan_needs_one_hot_labels():
+    cgan = G.build_gan(latent_dim=4, num_classes=10)
+    cgan.compile(*G.dcgan_optimizers(conditional=True))
+    message = r"labels must be one-hot rows \(every entry 0 or 1, one 1 per row\), got row 0 = \[0.1, 0.1"
+    with pytest.raises(ValueError, match=message):
+        cgan.generate(2, labels=np.full((2, 10), 0.1))                        # used to generate from them
+    with pytest.raises(ValueError, match=message):
+        G.GANMonitor(n=2, labels=np.full((2, 10), 0.1))
+    images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+    with pytest.raises(ValueError, match=r"one-hot rows .*got row 0 = \[2.0, 0.0"):
+        cgan.fit(images, 2 * np.eye(10, dtype="float32")[:4], verbose=0)
+    with pytest.raises(ValueError, match=r"a conditional GAN trains on images and their one-hot labels"):
+        cgan.fit(images, verbose=0)
+    assert cgan.generate(np.int64(2), labels=np.eye(10)[:2], batch_size=np.int64(1)).shape == (2, 28, 28, 1)
+
+
+def test_numpy_numbers_are_valid_settings_and_bad_settings_are_named():
+    assert G.build_mlp_generator(np.int64(2), hidden=np.int32(4), depth=np.int64(1)).output_shape == (None, 2)
+    assert G.build_mlp_discriminator(np.int64(2), hidden=np.int64(4), pack=np.int64(2)).input_shape == (None, 4)
+    assert G.build_generator(np.int64(4), num_classes=np.int64(3)).output_shape == (None, 28, 28, 1)
+    d_opt, _ = G.dcgan_optimizers(learning_rate=np.float32(1e-3))
+    assert float(d_opt.learning_rate) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match=r"learning_rate must be a finite number > 0, got nan\."):
+        G.dcgan_optimizers(learning_rate=float("nan"))
+    with pytest.raises(ValueError, match=r"depth must be an integer >= 0, got True\."):
+        G.build_mlp_generator(depth=True)
+
+
+def test_mode_coverage_rejects_a_scale_that_is_not_positive():
+    points, centres = G.ring_of_gaussians(100, std=0.02)
+    for std in (-0.02, 0.0, float("nan")):
+        with pytest.raises(ValueError, match=rf"std must be a finite number > 0, got {std}\."):
+            G.mode_coverage(points, centres, std=std)
+    with pytest.raises(ValueError, match=r"radius_stds must be a finite number > 0"):
+        G.modes_visited(points, centres, std=0.02, radius_stds=-1)
+    with pytest.raises(ValueError, match=r"min_share must be a finite number >= 0 and <= 1"):
+        G.mode_coverage(points, centres, std=0.02, min_share=2)
+    assert G.mode_coverage(points, centres, std=np.float32(0.02))[0] == 8

@@ -1,4 +1,4 @@
-"""Tests for course_lib.metrics (08_evaluation): each measure against a closed form, a
+"""Tests for course_lib.metrics (08a_evaluation, 08b_evaluation): each measure against a closed form, a
 brute-force definition or a toy case whose answer is known, plus every bad-input path."""
 
 import importlib
@@ -1010,3 +1010,31 @@ def test_stroke_statistics_counts_ink_and_pieces():
     assert stroke_statistics(one.reshape(1, 784)) == stroke_statistics(one[None])
     with pytest.raises(ValueError, match="non-empty"):
         stroke_statistics(np.zeros((0, 28, 28)))
+
+
+# ---------------------------------------------------------------------------------------
+# Bad arguments get a clear error (the adversarial review)
+# ---------------------------------------------------------------------------------------
+
+def test_median_heuristic_rejects_nan_and_1d_input():
+    x, y = gaussian(5, 2, seed=0), gaussian(4, 2, seed=1)
+    with pytest.raises(ValueError, match=r"^x holds NaN or inf\.$"):
+        median_heuristic(np.where(x > 1, np.nan, x), y)                 # used to return NaN
+    with pytest.raises(ValueError, match=r"x must be a 2-D array of features.*\(1-D data\? use x\[:, None\]\)"):
+        median_heuristic(x[:, 0], y[:, 0])
+    with pytest.raises(ValueError, match=r"x and y must have the same feature dimension, got 2 and 3"):
+        median_heuristic(x, gaussian(4, 3, seed=1))
+    with pytest.raises(ValueError, match=r"y needs at least 1 rows"):
+        median_heuristic(x[:1], y[:0])
+    with pytest.raises(ValueError, match=r"max_points must be an integer >= 2, got 0\."):
+        median_heuristic(x, y, max_points=0)
+    assert median_heuristic(x[:1], y[:1]) == pytest.approx(np.linalg.norm(x[0] - y[0]), rel=1e-12)
+    assert median_heuristic(x, y, max_points=np.int64(5)) == median_heuristic(x, y, max_points=5)
+
+
+def test_ssim_rejects_a_truncate_that_is_not_positive():
+    a = np.full((1, 28, 28), 0.5)
+    for bad in (-1, 0, float("nan")):
+        with pytest.raises(ValueError, match=r"^truncate must be a positive number, got .+\.$"):
+            ssim(a, a, truncate=bad)
+    assert ssim(a, a, truncate=np.float32(3.5))[0] == 1.0

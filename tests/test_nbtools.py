@@ -74,7 +74,7 @@ def test_present_runs_a_notebook_without_its_checkpoints_in_the_lecture_profile(
     monkeypatch.setenv("COURSE_PROFILE", "present")
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "no_checkpoints"))   # nothing trained here
     show = "import os\nprint(os.environ['COURSE_PROFILE'])"         # the profile nbtools.run chose (no TF import)
-    needs = tmp_path / "06b_pixelcnn_conditional_ood.ipynb"       # a notebook the specs name
+    needs = tmp_path / "06b_pixelcnn_conditional.ipynb"       # a notebook the specs name
     nbformat.write(make_nb(show + "\nif False and use_checkpoints(): checkpoints.use('pixelcnn_conditional')",
                            executed=False, outputs=False), needs)
     plain = tmp_path / "02_kl_divergence.ipynb"                    # loads no checkpoint
@@ -94,7 +94,7 @@ def test_present_copies_set_the_checkpoint_flag_first_and_skip_notebooks_not_rea
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "ckpt"))        # 06b's are not trained here
     ready = tmp_path / "03_autoencoders.ipynb"
     nbformat.write(make_nb("x = 1\nif use_checkpoints(): checkpoints.use('ae_simple')"), ready)
-    pending = tmp_path / "06b_pixelcnn_conditional_ood.ipynb"
+    pending = tmp_path / "06b_pixelcnn_conditional.ipynb"
     nbformat.write(make_nb("if use_checkpoints(): checkpoints.use('pixelcnn_conditional')"), pending)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "stale.ipynb").write_text("{}")                         # a copy from an earlier run
@@ -120,7 +120,7 @@ def test_make_test_runs_a_presentable_notebook_twice_and_a_chain_in_one_kernel(t
     ready = tmp_path / "03_autoencoders.ipynb"        # a present path (not executed here: no course_lib import)
     nbformat.write(make_nb(probe, "leftover = 1\nif False and use_checkpoints(): checkpoints.use('ae_simple')",
                            executed=False, outputs=False), ready)
-    always = tmp_path / "08_evaluation.ipynb"         # loads checkpoints in every profile: no present path
+    always = tmp_path / "08a_evaluation.ipynb"         # loads checkpoints in every profile: no present path
     nbformat.write(make_nb("checkpoints.use('ae_simple')"), always)
     plain = tmp_path / "01_plain.ipynb"               # no checkpoints at all
     nbformat.write(make_nb(probe, "leftover = 2", executed=False, outputs=False), plain)

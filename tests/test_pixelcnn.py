@@ -373,3 +373,37 @@ def test_png_bits_and_the_complexity_score():
         complexity_score(log_p[:1], noise)
     with pytest.raises(ValueError, match="uint8"):
         png_bits(noise.astype("float32"))
+
+
+# ---------------------------------------------------------------------------------------
+# Bad arguments get a clear error (the adversarial review)
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_size", [-3, 0])
+def test_likelihood_rejects_a_bad_batch_size(batch_size):
+    """A negative batch_size used to return np.empty's uninitialised memory; 0 raised "range() arg 3"."""
+    m = P.build_pixelcnn("binary", **TINY)
+    x = np.random.default_rng(0).integers(0, 2, (3, 6, 8)).astype("float32")
+    message = rf"^batch_size must be a positive integer, got {batch_size}\.$"
+    with pytest.raises(ValueError, match=message):
+        P.log_prob(m, x, batch_size=batch_size)
+    with pytest.raises(ValueError, match=message):
+        P.pixel_log_probs(m, x, batch_size=batch_size)
+    with pytest.raises(ValueError, match=message):
+        m.predict(x, batch_size=batch_size, verbose=0)
+    np.testing.assert_array_equal(P.log_prob(m, x, batch_size=np.int64(2)), P.log_prob(m, x, batch_size=2))
+
+
+def test_bits_per_dim_ood_auroc_and_predict_reject_nonsense():
+    with pytest.raises(ValueError, match=r"^dims must be a positive integer, got 0\.$"):
+        P.bits_per_dim(np.array([-100.0]), dims=0)                     # used to return -inf/inf
+    assert P.bits_per_dim(np.array([-48 * math.log(2)]), dims=np.int64(48))[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"needs a score for every image: log_p_out holds 1 NaN of 2"):
+        P.ood_auroc([0.0, 1.0], [np.nan, 2.0])                          # used to return NaN
+    assert P.ood_auroc([0.0, 1.0], [-np.inf, 2.0]) == 0.5               # -inf is a score: it ranks lowest
+    m = P.build_pixelcnn("categorical", **TINY)
+    with pytest.raises(ValueError, match=r"integer levels 0\.\.255 \(these look like \[0, 1\] intensities"):
+        m.predict(np.full((2, 6, 8), 0.5, "float32"), verbose=0)
+    model = P.PixelCNN("binary", filters=np.int64(4), hidden_layers=np.int64(1), head_units=np.int64(4),
+                       num_classes=np.int64(3), image_shape=(6, 8))
+    assert model.filters == 4 and type(model.filters) is int

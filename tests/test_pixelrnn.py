@@ -62,3 +62,16 @@ def test_fit_lowers_the_nll_and_rejects_bad_pixels():
         model.fit(np.zeros((8, 28, 28), "float32"), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="units"):
         R.PixelRNN((4, 4), units=0)
+
+
+def test_log_prob_rejects_a_bad_batch_size_and_takes_numpy_integers():
+    model = _model((2, 2), units=4)
+    x = np.array([[0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0]], "float32")
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=rf"^batch_size must be a positive integer, got {bad}\.$"):
+            R.log_prob(model, x, batch_size=bad)                           # 0 was "range() arg 3 ..."
+    np.testing.assert_array_equal(R.log_prob(model, x, batch_size=np.int64(2)), R.log_prob(model, x))
+    assert R.log_prob(model, x[:0]).shape == (0,)
+    assert R.PixelRNN((2, 2), units=np.int64(4)).units == 4
+    with pytest.raises(ValueError, match=r"expected binary images of shape \(n, 2, 2\) or \(n, 4\)"):
+        model.predict(np.zeros((2, 9), "float32"), verbose=0)

@@ -303,3 +303,109 @@ def test_wrong_image_shape_fails_before_tracing(binary_batch, shape):
         vae.evaluate(bad, verbose=0)
     history = vae.fit(binary_batch, epochs=1, batch_size=32, verbose=0)      # the same compiled model
     assert np.isfinite(history.history["loss"]).all()
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input gets a clear error (the adversarial review): sizes, shapes, values, every entry point
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_size", [-3, 0, 2.5, True])
+def test_likelihoods_reject_a_bad_batch_size(binary_batch, batch_size):
+    """A negative batch_size used to return np.empty's uninitialised memory (log p(x) = -1.6e131)."""
+    vae = V.build_vae(latent_dim=2, hidden=8)
+    message = rf"^batch_size must be a positive integer, got {batch_size!r}\.$"
+    with pytest.raises(ValueError, match=message):
+        V.iwae_log_likelihood(vae, binary_batch, k=2, batch_size=batch_size)
+    with pytest.raises(ValueError, match=message):
+        V.elbo(vae, binary_batch, num_samples=1, batch_size=batch_size)
+
+
+def test_elbo_rejects_no_samples_and_an_empty_batch(binary_batch):
+    vae = V.build_vae(latent_dim=2, hidden=8)
+    with pytest.raises(ValueError, match=r"^num_samples must be a positive integer, got 0\.$"):
+        V.elbo(vae, binary_batch, num_samples=0)
+    with pytest.raises(ValueError, match=r"need at least one image, got an empty batch of shape \(0, 784\)"):
+        V.elbo(vae, binary_batch[:0])
+    with pytest.raises(ValueError, match=r"need at least one image"):
+        V.iwae_log_likelihood(vae, binary_batch[:0])
+
+
+def test_numpy_integers_are_valid_counts(binary_batch):
+    vae = V.build_vae(latent_dim=np.int64(2), hidden=np.int32(8))
+    a = V.iwae_log_likelihood(vae, binary_batch[:5], k=np.int64(3), batch_size=np.int64(2))
+    b = V.iwae_log_likelihood(vae, binary_batch[:5], k=3, batch_size=2)
+    np.testing.assert_array_equal(a, b)
+    assert V.elbo(vae, binary_batch[:5], num_samples=np.int64(2), batch_size=np.int16(3)).shape == (5,)
+    vae.kl_weight = np.float32(0.5)
+    assert vae.kl_weight == 0.5
+    for bad in (np.nan, True, "1"):
+        with pytest.raises(ValueError, match="kl_weight must be a finite number >= 0"):
+            vae.kl_weight = bad
+
+
+def test_reconstruction_loss_sums_over_every_pixel_axis_and_rejects_a_missing_batch_axis(binary_batch):
+    """(n, 28, 28) used to return row sums, (n, 28); it now gives the same n numbers as (n, 784)."""
+    x, x_hat = binary_batch[:4], np.clip(binary_batch[:4] * 0.8 + 0.1, 0, 1)
+    for kind in V.RECONSTRUCTIONS:
+        flat = keras.ops.convert_to_numpy(V.reconstruction_loss(x, x_hat, kind))
+        for shape in ((4, 28, 28), (4, 28, 28, 1)):
+            grid = keras.ops.convert_to_numpy(V.reconstruction_loss(x.reshape(shape), x_hat.reshape(shape), kind))
+            assert grid.shape == (4,)
+            np.testing.assert_allclose(grid, flat, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"expected a batch of examples.*got shape \(784,\); one example is x\[None\]"):
+        V.reconstruction_loss(x[0], x_hat[0])
+
+
+def test_encode_call_and_predict_check_their_inputs(binary_batch):
+    """predict on 0..255 pixels used to return NaN; encode and vae(x) took anything."""
+    vae = V.build_vae(latent_dim=2, hidden=8)
+    pixels = binary_batch * 255
+    message = r"expected pixel values in \[0, 1\] .*got values in \[0, 255\]"
+    with pytest.raises(ValueError, match=message):
+        vae.encode(pixels)
+    with pytest.raises(ValueError, match=message):
+        vae.encode(tf.constant(pixels))                                  # an eager tensor: values known
+    with pytest.raises(ValueError, match=message):
+        vae(pixels)
+    with pytest.raises(ValueError, match=message):
+        vae.predict(pixels, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        vae.predict(_pipeline(pixels), verbose=0)
+    with pytest.raises(ValueError, match=r"got values in \[nan, nan\]"):
+        vae.predict(np.full((2, 784), np.nan, "float32"), verbose=0)
+    with pytest.raises(ValueError, match=r"expected flat images of shape \(n, 784\) \(flatten them"):
+        vae.encode(binary_batch.reshape(-1, 28, 28))
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer, got 0\."):
+        vae.predict(binary_batch, batch_size=0, verbose=0)
+    # valid input: the same numbers as before the checks (encode = the encoder's output)
+    mu, _ = vae.encode(binary_batch)
+    np.testing.assert_allclose(np.asarray(mu), np.asarray(vae.encoder(binary_batch)[0]), rtol=1e-6)
+    assert [np.asarray(a).shape for a in vae.predict(binary_batch, verbose=0)] == [(64, 784), (64, 2), (64, 2)]
+
+
+def test_cvae_encode_checks_its_labels(binary_batch):
+    cvae = V.build_vae(latent_dim=2, hidden=8, num_classes=3)
+    with pytest.raises(ValueError, match=r"one-hot rows .*got row 0 = \[0.3333, 0.3333, 0.3333\]"):
+        cvae.encode(binary_batch[:2], np.full((2, 3), 1 / 3, "float32"))
+    with pytest.raises(ValueError, match=r"takes \[images, one_hot_labels\]"):
+        cvae.encode(binary_batch[:2])
+    with pytest.raises(ValueError, match="2 images but 3 labels"):
+        cvae.encode(binary_batch[:2], np.eye(3, dtype="float32"))
+    with pytest.raises(ValueError, match="not conditional"):
+        V.build_vae(latent_dim=2, hidden=8).encode(binary_batch[:2], np.eye(3, dtype="float32")[:2])
+
+
+def test_fit_checks_a_python_generator_and_the_batch_size(binary_batch):
+    vae = V.build_vae(latent_dim=2, hidden=8)
+    vae.compile(optimizer="adam")
+
+    def batches(scale_last):
+        yield (binary_batch[:32],)
+        yield (binary_batch[32:] * scale_last,)
+
+    with pytest.raises(ValueError, match=r"expected pixel values in \[0, 1\] .*got values in \[0, 255\]"):
+        vae.fit(batches(255), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0\.$"):
+        vae.fit(binary_batch, batch_size=0, verbose=0)
+    history = vae.fit(batches(1), epochs=1, steps_per_epoch=2, verbose=0)  # good batches still train
+    assert np.isfinite(history.history["loss"]).all()

@@ -95,3 +95,29 @@ def test_a_penalised_critic_estimates_the_wasserstein_distance_of_two_clusters()
     assert gap > 4.0                                          # above W1: an estimate, not a bound
     with pytest.raises(ValueError, match="one width"):
         W.fit_critic(np.zeros((4, 2)), np.zeros((4, 3)))
+
+
+def test_bad_input_gets_a_clear_error_and_numpy_numbers_are_valid():
+    g, d = G.build_mlp_generator(2, hidden=8), G.build_mlp_discriminator(2, hidden=8)
+    wgan = W.WGANGP(g, d, n_critic=np.int64(2), gp_weight=np.float32(10.0))      # used to be rejected
+    assert (wgan.n_critic, wgan.gp_weight) == (2, 10.0)
+    assert float(W.wgan_optimizers(np.float32(1e-4))[0].learning_rate) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match=r"gp_weight must be a finite number >= 0, got nan\."):
+        W.WGANGP(g, d, gp_weight=float("nan"))
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0\.$"):
+        W.critic_score(d, np.zeros((3, 2)), batch_size=0)                     # was "range() arg 3 ..."
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0\.$"):
+        W.critic_estimate(wgan, np.zeros((3, 2), "float32"), batch_size=0)
+    real = np.random.default_rng(0).normal(size=(16, 2))
+    with pytest.raises(ValueError, match=r"^steps must be a positive integer, got 0\.$"):
+        W.fit_critic(real, real + 1, steps=0)                                  # used to return an untrained gap
+    with pytest.raises(ValueError, match=r"real must hold finite numbers, got 1 NaN or inf value"):
+        W.fit_critic(np.where(np.arange(32).reshape(16, 2) == 5, np.nan, real), real + 1, steps=1)
+    with pytest.raises(ValueError, match=r"fake must hold finite numbers"):
+        W.fit_critic(real, np.full((16, 2), np.inf), steps=1)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got -1\.$"):
+        W.fit_critic(real, real + 1, steps=1, batch_size=-1)
+    with pytest.raises(ValueError, match=r"non-empty \(n, d\) arrays"):
+        W.fit_critic(real[:0], real, steps=1)
+    _, gap = W.fit_critic(real, real + 1, steps=np.int64(2), batch_size=np.int64(8), gp_weight=np.float32(10))
+    assert np.isfinite(gap)
