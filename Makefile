@@ -70,11 +70,14 @@ present: install ## Execute every notebook in the present profile (loads checkpo
 	COURSE_PROFILE=present $(BIN)/python tools/nbtools.py run --executed $(BUILD)/present --html $(BUILD)/present $(NOTEBOOKS)
 	$(BIN)/python tools/nbtools.py slides --out $(BUILD)/present/slides $(addprefix $(BUILD)/present/,$(notdir $(NOTEBOOKS)))
 
-slides: install ## Render the committed notebooks as reveal.js decks in build/slides/ (offline; open index.html)
+slides: install ## Render the committed notebooks as reveal.js decks in build/slides/ (offline, each slide fits 1280x720; open index.html)
 	$(BIN)/python tools/nbtools.py slides --out $(BUILD)/slides $(NOTEBOOKS)
 
-slides-check: slides ## Screenshots of two slides of two decks in headless Chromium (needs chromium), in build/slides/shots/
-	$(BIN)/python tools/nbtools.py shots --out $(BUILD)/slides/shots $(BUILD)/slides/04a_vae.slides.html $(BUILD)/slides/07_gan.slides.html
+# slides-check also measures build/present/slides and the HTML pages of `make course` (build/*.html) and
+# `make present` (build/present/*.html) when they exist; it needs Chromium (Debian: apt-get install chromium).
+slides-check: slides ## Every slide and page in headless Chromium: fails on overflow, math errors, broken links, blank slides
+	$(BIN)/python tools/nbtools.py slides-check --shots $(BUILD)/slides/shots \
+		$(BUILD)/slides $(BUILD)/present/slides $(BUILD) $(BUILD)/present
 
 # Jupyter refuses to start as root (containers, cloud images) without --allow-root; LAB_ARGS="--no-browser
 # --port 8899" passes more arguments.
@@ -96,7 +99,7 @@ comma := ,
 TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb \
 	notebooks/06b_pixelcnn_conditional.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb,notebooks/06d_likelihood_ood.ipynb \
 	notebooks/04a_vae.ipynb,notebooks/03_autoencoders.ipynb,notebooks/05_cvae.ipynb,notebooks/04b_vae_likelihood.ipynb \
-	tests/test_checkpoints.py notebooks/08b_evaluation.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
+	tests/test_checkpoints.py tests/test_recipes.py notebooks/08b_evaluation.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
 	tests/test_pixelcnn.py tests/test_diffusion.py tests/test_vae.py tests/test_nbtools.py
 TEST_FILES := $(TEST_ORDER) $(filter-out $(subst $(comma), ,$(TEST_ORDER)),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
 test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel
