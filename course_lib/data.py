@@ -203,7 +203,7 @@ def binarized_batches(x, batch_size=100, labels=None, seed=0):
 
 def ood_sets(x_uint8, seed=0):
     """Out-of-distribution test sets built from nothing that needs downloading, as uint8
-    (n, 28, 28) pixel levels like MNIST (06b_pixelcnn_conditional_ood):
+    (n, 28, 28) pixel levels like MNIST (06d_likelihood_ood):
 
     - ``noise``: uniform random levels 0..255
     - ``inverted``: 255 - x (white background, black strokes)
@@ -230,7 +230,7 @@ def ood_sets(x_uint8, seed=0):
 
 def simpler_sets(x_uint8, seed=0):
     """Out-of-distribution sets *simpler* than MNIST digits, uint8 (n, 28, 28) like ``ood_sets``
-    (06b, after Nalisnick et al. 2019): images with more background and plainer strokes.
+    (06d, after Nalisnick et al. 2019): images with more background and plainer strokes.
 
     - ``half-size digits``: the digits shrunk to 14 x 14 and centred (the same strokes, a
       quarter of the area, three quarters black background)

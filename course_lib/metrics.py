@@ -1,4 +1,4 @@
-"""Evaluating generative models from their samples. Introduced in 08_evaluation.
+"""Evaluating generative models from their samples. Introduced in 08a_evaluation (and 08b_evaluation).
 
 A GAN has no likelihood to report, so the slides' 24 GAN evaluation measures compare a set
 of generated images with a set of real ones. This module holds the ones 08 computes:
@@ -199,7 +199,7 @@ def build_classifier(feature_dim=128):
     -> MaxPool 2 -> Dropout 0.25 -> Flatten -> Dense 128 relu "features" -> Dropout 0.5
     -> Dense 10 "logits". Pooling after each convolution keeps it at about 2.6 million
     multiply-adds per image; a few epochs of Adam (``train_classifier``) reach 99% test
-    accuracy (08_evaluation measures it).
+    accuracy (08a_evaluation measures it).
     """
     _check_int(feature_dim, "feature_dim")
     x = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
@@ -1105,10 +1105,10 @@ class SlideMetric(NamedTuple):
 
 
 SLIDE_METRICS = (
-    SlideMetric(1, "Average Log-likelihood", "metrics.parzen_log_likelihood",
-                "exact for PixelCNN (pixelcnn.log_prob), an IWAE estimate for the VAE "
-                "(vae.iwae_log_likelihood); a GAN has none, only the Parzen window, which Theis et al. "
-                "(2016) showed misleading"),
+    SlideMetric(1, "Average Log-likelihood", "pixelcnn.log_prob",
+                "exact for the PixelCNN (pixelcnn.log_prob), an IWAE lower bound for the VAE "
+                "(vae.iwae_log_likelihood); a GAN has none: GAN papers used a Parzen window on samples "
+                "(metrics.parzen_log_likelihood), which Theis et al. (2016) showed misleading"),
     SlideMetric(2, "Coverage Metric", "metrics.coverage",
                 "the slide's (Tolstikhin et al. 2017) is the real mass inside the model's 95% KDE region; "
                 "we use the k-NN coverage/density of Naeem et al. (2020): no density estimate"),
@@ -1143,8 +1143,9 @@ SLIDE_METRICS = (
                 "nearest real image of each sample (or nearest sample of each real image): memorisation, "
                 "missed images"),
     SlideMetric(16, "Generative Adversarial Metric (GAM)", None,
-                "needs two GANs trained separately, each generator judged by the other's discriminator; "
-                "the course trains one"),
+                "needs two GANs of one kind, each generator judged by the other's discriminator (Im et al. "
+                "2016); the course's GANs differ in kind (the WGAN-GP's critic gives scores, not "
+                "probabilities; the conditional GAN's discriminator needs labels), so no pair fits; not built"),
     SlideMetric(17, "Tournament Win Rate and Skill Rating", None,
                 "needs many generator/discriminator snapshots playing each other, rated like chess players; "
                 "not built"),
@@ -1158,8 +1159,8 @@ SLIDE_METRICS = (
                 "needs persistent homology of the data manifolds (Khrulkov & Oseledets 2018); no such "
                 "library in the pinned requirements"),
     SlideMetric(21, "Reconstruction Error", "metrics.reconstruction_error",
-                "per-image MSE; for a GAN the slide first inverts the generator (optimise z so G(z) fits a "
-                "test image), which is not built; direct for autoencoders and VAEs"),
+                "per-image MSE; for a GAN the measure first inverts the generator (optimise z so that G(z) "
+                "fits a test image), which is not built; direct for autoencoders and VAEs"),
     SlideMetric(22, "Image Quality Measures (SSIM, PSNR and Sharpness Difference)", "metrics.ssim",
                 "paired measures: metrics.ssim, metrics.psnr; metrics.sharpness per image, its real-vs-fake "
                 "difference in metrics.statistics_distance"),
@@ -1167,8 +1168,8 @@ SLIDE_METRICS = (
                 "mean intensity, ink, grey (blur) and sharpness per set; metrics.statistics_distance compares "
                 "their distributions"),
     SlideMetric(24, "Precision, Recall and F1 Score", "metrics.precision_recall",
-                "k-NN manifold precision (quality) and recall (coverage), F1 as a property (Kynkaanniemi et al. "
-                "2019)"),
+                "the measure in the list is Lucic et al. (2018)'s, on a synthetic manifold; we use the k-NN "
+                "precision (quality) and recall (coverage) of Kynkaanniemi et al. (2019), with F1 as a property"),
 )
 
 

@@ -307,12 +307,13 @@ def _posterior_samples(vae, logits_model, xb, cb, k, rng):
 
 
 def iwae_log_likelihood(vae, x, c=None, k=100, batch_size=100, seed=0, progress=False):
-    """Importance-weighted estimate of log p(x) in nats, one value per image (Burda et al. 2016).
+    """Importance-weighted lower bound on log p(x) in nats, one value per image (Burda et al. 2016).
 
-        log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)
+        log p(x) >= E log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)
 
-    with the Bernoulli decoder on binary ``x``. k = 1 is a one-sample ELBO; the bound
-    tightens towards log p(x) as k grows. Report ``-mean`` as the test NLL.
+    with the Bernoulli decoder on binary ``x``; one draw of the k samples estimates the
+    expectation. k = 1 is a one-sample ELBO; the expected bound tightens towards log p(x) as
+    k grows (a single draw can move either way). Report ``-mean`` as the test NLL.
     """
     x, c = _check_likelihood_inputs(vae, x, c, batch_size)
     positive_int(k, "k")
