@@ -4,7 +4,11 @@
     python tools/nbtools.py clean NOTEBOOK...              strip metadata noise, keep outputs
     python tools/nbtools.py check NOTEBOOK...              the hygiene gate `make test` runs
     python tools/nbtools.py toc [--write README.md] NOTEBOOK...   the README's table of contents
-    python tools/nbtools.py slides --out DIR NOTEBOOK...   reveal.js decks that work offline
+    python tools/nbtools.py slides --out DIR NOTEBOOK...   reveal.js decks that work offline, each slide fitting 1280x720
+    python tools/nbtools.py html --out DIR NOTEBOOK...     offline HTML pages of notebooks as they are (no execution)
+    python tools/nbtools.py slides-check [--shots DIR] FOLDER...   every slide and page of the folders, measured
+                                                           in headless Chromium (fails on overflow, math errors,
+                                                           broken links, blank slides, network use)
     python tools/nbtools.py shots --out DIR DECK.html...   screenshots of decks in headless Chromium
     python tools/nbtools.py present-ready NOTEBOOK...      those whose checkpoints are all trained
     python tools/nbtools.py present-copies --out DIR NOTEBOOK...   copies of those that set
@@ -454,96 +458,43 @@ def present_copies(paths, out_dir):
     return copies
 
 
-def export_html(nb, path, html_dir):
-    from nbconvert import HTMLExporter
+# Rendering for people (offline HTML pages, slide decks laid out to fit a screen, and their check in
+# headless Chromium) lives in tools/course_render.py; these names stay here for the Makefile and tests.
 
-    html_dir.mkdir(parents=True, exist_ok=True)
-    body, _ = HTMLExporter().from_notebook_node(nb)
-    target = html_dir / f"{path.stem}.html"
-    target.write_text(body, encoding="utf-8")
+def _render():
+    tools = str(Path(__file__).resolve().parent)
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import course_render
+
+    return course_render
+
+
+def export_html(nb, path, html_dir):
+    """Render one notebook as an offline HTML page in ``html_dir`` (MathJax copied beside it, its
+    links pointed at pages there); returns the page's path."""
+    target = _render().export_html(nb, path, Path(html_dir))
     try:
         return target.relative_to(Path.cwd())
     except ValueError:
         return target
 
 
-SLIDES_TEMPLATE = ROOT / "tools" / "course_slides"
-MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
-
-
 def slide_assets():
     """Folders of the installed packages that ship reveal.js and MathJax 2."""
-    import jupyter_server_mathjax
-    import sphinx_revealjs
-
-    return {"reveal.js": Path(sphinx_revealjs.__file__).parent / "_static" / "revealjs",
-            "mathjax": Path(jupyter_server_mathjax.__file__).parent / "static"}
+    return _render().slide_assets()
 
 
 def export_slides(paths, out_dir):
-    """Render each notebook as a reveal.js deck in ``out_dir``, with reveal.js and MathJax
-    copied beside the decks (``_static/``) so that they open without a network. Writes
-    ``index.html`` linking every deck; returns the deck paths."""
-    import shutil
-
-    from nbconvert import SlidesExporter
-
-    out_dir = Path(out_dir)
-    static = out_dir / "_static"
-    for name, source in slide_assets().items():
-        target = static / name
-        if not target.exists():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.map", "*.esm.js", "__pycache__"))
-    exporter = SlidesExporter(extra_template_basedirs=[str(SLIDES_TEMPLATE.parent)],
-                              template_name=SLIDES_TEMPLATE.name,
-                              reveal_url_prefix="_static/reveal.js", reveal_theme="white",
-                              reveal_transition="none", reveal_number="c/t",
-                              mathjax_url=f"_static/mathjax/MathJax.js?config={MATHJAX_CONFIG}")
-    decks, links = [], []
-    for path in paths:
-        path = Path(path)
-        nb = tag_slides(nbformat.read(path, as_version=4))
-        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
-        target = out_dir / f"{path.stem}.slides.html"
-        target.write_text(body, encoding="utf-8")
-        decks.append(target)
-        title = next((c.source.splitlines()[0][2:] for c in nb.cells
-                      if c.cell_type == "markdown" and c.source.startswith("# ")), path.stem)
-        links.append(f'<li><a href="{target.name}">{path.stem}</a>: {title}</li>')
-    (out_dir / "index.html").write_text(
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Course slides</title></head><body>"
-        "<h1>Slide decks</h1><p>Arrow keys move; <kbd>S</kbd> opens the speaker view; <kbd>F</kbd> full screen; "
-        "<kbd>Esc</kbd> the overview.</p><ul>" + "".join(links) + "</ul></body></html>\n", encoding="utf-8")
-    return decks
-
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--window-size=1280,800", "--virtual-time-budget=8000"]
+    """Render each notebook as a reveal.js deck in ``out_dir`` that works offline and whose every
+    slide fits 1280x720 (see course_render.export_slides); returns the deck paths."""
+    return _render().export_slides(paths, out_dir)
 
 
 def screenshots(decks, out_dir, slides=("0", "2")):
-    """PNG screenshots of slides ``slides`` (reveal.js indices h or h/v) of each deck, taken
-    by headless Chromium over file:// with the network off: what an offline laptop shows."""
-    import shutil
-    import subprocess
-
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if browser is None:
-        raise SystemExit("no Chromium found: install it (Debian: apt-get install chromium) to take screenshots.")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shots = []
-    with tempfile.TemporaryDirectory() as profile_dir:
-        for deck in decks:
-            deck = Path(deck).resolve()
-            for slide in slides:
-                target = out_dir / f"{deck.name.split('.')[0]}_slide_{slide.replace('/', '-')}.png"
-                subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}",
-                                f"--screenshot={target}", f"{deck.as_uri()}#/{slide}"],
-                               check=True, capture_output=True, timeout=120)
-                shots.append(target)
-    return shots
+    """PNG screenshots of slides ``slides`` (reveal.js indices h or h/v) of each deck, taken by
+    headless Chromium over file:// with the network off: what an offline laptop shows."""
+    return _render().screenshots(decks, out_dir, slides)
 
 
 TOC_START, TOC_END = "<!-- toc: written by `make toc` -->", "<!-- /toc -->"
@@ -583,8 +534,8 @@ def write_toc(readme, paths):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides", "shots", "present-ready",
-                                                    "present-copies", "test-notebooks"])
+    parser.add_argument("command", choices=["run", "clean", "check", "toc", "slides", "html", "slides-check", "shots",
+                                            "present-ready", "present-copies", "test-notebooks"])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--html", help="with run: render each executed notebook to HTML in this folder")
     parser.add_argument("--executed", help="with run: write executed notebooks here instead of in place")
@@ -592,6 +543,7 @@ def main(argv=None):
     parser.add_argument("--out", default="build/slides",
                         help="with slides: the folder for the decks; with present-copies and test-notebooks: "
                              "for the copies")
+    parser.add_argument("--shots", help="with slides-check: save screenshots of the worst slides in this folder")
     args = parser.parse_args(argv)
 
     if args.command == "shots":
@@ -602,6 +554,14 @@ def main(argv=None):
         for deck in export_slides(args.notebooks, args.out):
             print(deck)
         return 0
+    if args.command == "html":
+        for path in args.notebooks:
+            print(export_html(nbformat.read(path, as_version=4), Path(path), Path(args.out)))
+        return 0
+    if args.command == "slides-check":
+        render = _render()
+        counts = render.check(render.rendered_pages(args.notebooks), shots_dir=args.shots)
+        return 1 if any(counts.values()) else 0
     if args.command == "run":
         run(args.notebooks, args.html, out_dir=args.executed)
         return 0
