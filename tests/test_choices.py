@@ -1,4 +1,4 @@
-"""course_lib.choices: the validation comparisons 04b and 05 display are recorded, complete,
+"""course_lib.choices: the validation comparisons 04b, 05, 08a/08b and 10 display are recorded, complete,
 and what the notebooks train is what they chose."""
 
 import json
@@ -26,7 +26,21 @@ def test_every_comparison_is_recorded_with_its_command():
     for name, out in recorded.items():
         assert out["command"] == f"python -m course_lib.choices run {name}" and out["rows"], name
         for row in out["rows"]:
-            assert 60 < row["val NLL"] < 250 and 0 < row["std error"] < 5, (name, row)
+            if name == "diffusion_sampler":
+                assert 0 < row["val FID"] < 300 and row["eta"] in (0.0, 1.0) and row["steps"] >= 1, row
+            else:
+                assert 60 < row["val NLL"] < 250 and 0 < row["std error"] < 5, (name, row)
+
+
+def test_the_chosen_sampler_is_the_best_recorded_one_within_the_budget():
+    """08a/08b and 10 use the diffusion sampler `make choices` picked on validation digits: the lowest
+    validation FID among the samplers of at most `budget` network calls, never one beyond it."""
+    out = C.result("diffusion_sampler")
+    affordable = [r for r in out["rows"] if r["steps"] <= out["budget"]]
+    best = min(affordable, key=lambda r: r["val FID"])
+    assert out["chosen"] == {"sampler": best["sampler"], "eta": best["eta"], "steps": best["steps"]}
+    assert {r["steps"] for r in out["rows"]} > {r["steps"] for r in affordable}   # the curve goes beyond the budget
+    assert "validation digits" in out["settings"] and "test" not in out["settings"]
 
 
 def test_the_recorded_comparisons_cover_what_the_notebooks_compare():
