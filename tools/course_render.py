@@ -228,7 +228,7 @@ SLIDE_W, SLIDE_H = 1280, 720
 BUDGET = 652                   # the height a sub-slide's content may take (720 less padding and slack)
 TEXT_W = SLIDE_W - 80          # the width of the content (padding 40px each side)
 LINE = {"text": 24 * 1.35, "code": 17 * 1.3, "out": 16 * 1.3}
-CHARS = {"text": 96, "code": 114, "out": 120}    # characters a line holds before it wraps
+CHARS = {"text": 100, "code": 114, "out": 120}    # characters a line holds before it wraps
 HEADING = {1: (44 * 1.15, 14, 50), 2: (34 * 1.2, 12, 66), 3: (28 * 1.2, 10, 80), 4: (24 * 1.3, 8, 96)}
 PARA_GAP, CELL_GAP, CODE_PAD = 12, 10, 14
 TABLE_ROW, TABLE_HEAD = 19 * 1.25 + 7, 19 * 1.25 + 9
@@ -745,14 +745,16 @@ def output_pieces(outputs):
             text = text if isinstance(text, str) else "".join(text)
             if not text.strip():
                 continue
-            for segment in text_segments(text):
+            segments = text_segments(text)
+            for k, segment in enumerate(segments):
                 if segment[0] == "table":
                     for markup, height in table_html(*segment[1:]):
                         pieces.append(Piece([_output_cell([_html_output(markup)])], height))
                 else:
-                    shown, _ = trim_text(wrap_text(segment[1]))
+                    shown, n_lines = trim_text(wrap_text(segment[1]))
+                    lead_in = n_lines <= 3 and k + 1 < len(segments) and segments[k + 1][0] == "table"
                     pieces.append(Piece([_output_cell([_stream(shown + "\n", out.get("name", "stdout"))])],
-                                        text_block_height(shown)))
+                                        text_block_height(shown), keep_with_next=lead_in))
             continue
         if kind == "error":
             continue
@@ -766,7 +768,7 @@ def output_pieces(outputs):
                     w, h = meta["width"], h * meta["width"] / size[0]
                 if w > TEXT_W:
                     w, h = TEXT_W, h * TEXT_W / w
-                image_min = min(h, max(MIN_IMAGE_H, 0.5 * h))
+                image_min = min(h, max(MIN_IMAGE_H, 0.5 * h), BUDGET - CONT_H - 2 * CELL_GAP)
                 pieces.append(Piece([_output_cell([copy.deepcopy(out)])], h + CELL_GAP, min_h=image_min + CELL_GAP,
                                     image=(out, w, h)))
                 continue
@@ -904,10 +906,10 @@ def size_images(subslide, has_label):
     for p in images:
         out, w, h = p.image
         if want <= room:
-            shown = h
+            shown = min(h, BUDGET - CONT_H - 2 * CELL_GAP)
         else:
             share = (p.min_h - CELL_GAP) + max(0.0, room - least) * (p.height - p.min_h) / max(1e-9, want - least)
-            shown = max(p.min_h - CELL_GAP, min(h, share))
+            shown = max(p.min_h - CELL_GAP, min(h, share, BUDGET - CONT_H - 2 * CELL_GAP))
         cell_out = p.cells[0].outputs[0]
         meta = cell_out.setdefault("metadata", {}).setdefault("image/png", {})
         meta["height"] = int(shown)
@@ -921,24 +923,24 @@ def layout_cells(nb):
     out = []
     first = True
     for group in group_cells(nb):
-        for k, subslide in enumerate(pack(group)):
+        opened = False
+        for subslide in pack(group):
             visible = [p for p in subslide if p.cells]
-            has_label = not (visible and visible[0].heading) and bool(group.title)
+            notes = [n for piece in subslide for n in piece.notes]
+            if not visible:                          # notes alone: they go with the slide before
+                for n in notes:
+                    n.metadata["slideshow"] = {"slide_type": "notes"}
+                out.extend(notes if out else [])
+                continue
+            has_label = not visible[0].heading and bool(group.title)
             size_images(subslide, has_label)
             cells = []
             if has_label:
                 cells.append(_md_cell(f'<div class="course-cont">{html.escape(group.title)}</div>'))
             for piece in subslide:
                 cells.extend(piece.cells)
-            notes = [n for piece in subslide for n in piece.notes]
-            if not cells:                            # notes alone: attach them to the slide before
-                if out:
-                    for n in notes:
-                        n.metadata["slideshow"] = {"slide_type": "notes"}
-                    out.extend(notes)
-                continue
-            kind = "slide" if (first or (group.level == "slide" and k == 0)) else "subslide"
-            first = False
+            kind = "slide" if (first or (group.level == "slide" and not opened)) else "subslide"
+            first, opened = False, True
             estimate = sum(p.height for p in subslide) + (CONT_H if has_label else 0)
             for i, cell in enumerate(cells):
                 cell.metadata["slideshow"] = {"slide_type": kind if i == 0 else "-"}

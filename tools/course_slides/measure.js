@@ -89,7 +89,7 @@
 
   function isBlank(s) {
     const clone = s.cloneNode(true);
-    clone.querySelectorAll("aside.notes, script, style").forEach(e => e.remove());
+    clone.querySelectorAll("aside.notes, script, style, .course-cont").forEach(e => e.remove());
     const text = clone.textContent.replace(/\s+/g, "");
     return !text && !clone.querySelector("img, svg, canvas, video, iframe, table");
   }
