@@ -46,15 +46,6 @@ MODELS = {
 CONDITIONAL = ("CVAE", "conditional GAN")
 
 
-def bernoulli_sample(images, seed):
-    """A 0/1 image with P(pixel = 1) = its grey level: a VAE's sample given its decoder's means,
-    and, for a model with grey outputs, the same observation model put on top of it."""
-    images = np.asarray(images, "float32")
-    if images.size and not (np.all(np.isfinite(images)) and images.min() >= 0 and images.max() <= 1):
-        raise ValueError("bernoulli_sample needs grey levels in [0, 1] (no NaN).")
-    return (np.random.default_rng(seed).random(images.shape, dtype="float32") < images).astype("float32")
-
-
 def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
     """Load every model of ``MODELS`` and draw ``n`` images from each.
 
@@ -66,7 +57,7 @@ def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
     from course_lib import diffusion as D
     from course_lib import flows as F
     from course_lib import pixelcnn as P
-    from course_lib.data import flatten, one_hot
+    from course_lib.data import binarize_dynamic, flatten, one_hot
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer (images per model), got {n!r}.")
@@ -99,7 +90,7 @@ def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
         out.images[name] = np.clip(np.asarray(images, "float32").reshape(n, 28, 28), 0, 1)
         out.kind[name] = kind
         out.binary[name] = (out.images[name] if name == "PixelCNN"
-                            else bernoulli_sample(out.images[name], seed=seed + 1000 + len(out.binary)))
+                            else binarize_dynamic(out.images[name], seed=seed + 1000 + len(out.binary)))
         out.seconds[name] = time.perf_counter() - start
         log(f"{name}: {out.seconds[name]:.0f} s")
     return out

@@ -480,11 +480,6 @@ def export_html(nb, path, html_dir):
         return target
 
 
-def slide_assets():
-    """Folders of the installed packages that ship reveal.js and MathJax 2."""
-    return _render().slide_assets()
-
-
 def export_slides(paths, out_dir):
     """Render each notebook as a reveal.js deck in ``out_dir`` that works offline and whose every
     slide fits 1280x720 (see course_render.export_slides); returns the deck paths."""
