@@ -10,6 +10,10 @@ an interrupted run resumes where it stopped when the same command runs again.
 Notebooks in the ``present`` profile call ``load(name)``: it checks the file against the
 manifest's sha256 and loads it with ``keras.saving.load_model(..., safe_mode=True)``.
 
+This file is the mechanism and knows no model: what each checkpoint is (its build, training,
+scoring and check, a ``Spec``) is a recipe in its family's file in ``course_lib/recipes/``;
+``SPECS`` collects them in the order of ``recipes.FAMILIES``.
+
     python -m course_lib.checkpoints list              # what exists, what each costs
     python -m course_lib.checkpoints train vae_d2      # train (or resume) one model
     python -m course_lib.checkpoints verify            # every file matches the manifest
@@ -19,14 +23,11 @@ import argparse
 import contextlib
 import datetime
 import json
-import math
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -34,11 +35,16 @@ from course_lib import profile as _profile  # noqa: F401  (quiets TensorFlow's s
 
 import keras  # noqa: E402
 
+from course_lib.recipes.base import functions_eager, running_in  # noqa: E402
+# Names read here from before the recipes had files of their own: ``checkpoints.mnist()`` (choices.py),
+# ``checkpoints.Spec`` (the tests), ``checkpoints.PIXELCNN_SIZES`` (06a, 06b and 06d's present profile).
+from course_lib.recipes.base import (N_VAL, TEST_BIN_SEED, TINY_SPLITS, VAL_BIN_SEED, Spec,  # noqa: E402,F401
+                                     check_subset, mnist, tiny_mnist)
+from course_lib.recipes.pixelcnn import PIXELCNN_SIZES  # noqa: E402,F401
+
 ROOT = Path(__file__).resolve().parents[1]
 DIR_VAR = "COURSE_CHECKPOINT_DIR"
 MANIFEST_NAME = "MANIFEST.json"
-N_VAL = 5_000                 # the last training digits: the validation split of every notebook
-TEST_BIN_SEED, VAL_BIN_SEED = 123, 321   # the course's fixed binarized test / validation sets
 
 
 class CheckpointError(ValueError):
@@ -246,787 +252,23 @@ def figures(name, directory=None):
 
 
 # ---------------------------------------------------------------------------------------
-# Data, shared by every spec (loaded once per process)
+# What each checkpoint is: the recipes of course_lib/recipes/, one file per family
 # ---------------------------------------------------------------------------------------
-
-_DATA = {}
-
-
-def mnist():
-    """The course's splits: x in [0, 1] (n, 28, 28), uint8 levels, labels, and the fixed
-    binarized validation and test sets (flat)."""
-    if not _DATA:
-        from course_lib.data import binarize_dynamic, flatten, load_mnist, scale
-
-        (x_train, y_train), (x_test, y_test) = load_mnist()
-        _DATA.update(
-            x_fit_u8=x_train[:-N_VAL], y_fit=y_train[:-N_VAL],
-            x_val_u8=x_train[-N_VAL:], y_val=y_train[-N_VAL:],
-            x_test_u8=x_test, y_test=y_test,
-            x_fit=scale(x_train[:-N_VAL]), x_val=scale(x_train[-N_VAL:]), x_test=scale(x_test))
-        _DATA["x_val_bin"] = binarize_dynamic(flatten(_DATA["x_val"]), seed=VAL_BIN_SEED)
-        _DATA["x_test_bin"] = binarize_dynamic(flatten(_DATA["x_test"]), seed=TEST_BIN_SEED)
-    return _DATA
-
-
-def check_subset(n=200, seed=2026, total=10_000):
-    """Fixed random test indices for the CI check of a checkpoint (never the head of the
-    test set: MNIST's test set is ordered by writer population)."""
-    return np.sort(np.random.default_rng(seed).permutation(total)[:n])
-
-
-# A tiny run (``train(name, tiny=True)``, ``tiny_specs()``) goes through a recipe's whole path
-# (build, training, scoring, saving, the manifest) in seconds, for the test that every recipe can
-# finish: the same code on a few dozen digits, one step per epoch, a few samples per figure.
-TINY_SPLITS = dict(fit=32, val=32, test=32)     # digits of each split: at most one batch of every recipe
-
-_TINY_DATA = {}
-
-
-def tiny_mnist():
-    """``mnist()`` cut to ``TINY_SPLITS`` digits per split (each split's head), for tiny runs."""
-    if not _TINY_DATA:
-        _TINY_DATA.update({key: value[:TINY_SPLITS[key.split("_")[1]]] for key, value in mnist().items()})
-    return _TINY_DATA
-
-
-def _recipe_tools(tiny):
-    """What a factory of specs reads its sizes through: ``(data, subset, size)``.
-
-    ``data()`` is ``mnist()`` (``tiny_mnist()`` in a tiny run); ``subset(n, seed)`` is
-    ``check_subset`` on that test set; ``size(real, small)`` is the recipe's real number, or the
-    small one of a tiny run. A real run's sizes are the recipe's own: ``tiny`` changes nothing else.
-    """
-    if not tiny:
-        return mnist, check_subset, lambda real, small: real
-    n_test = TINY_SPLITS["test"]
-    return (tiny_mnist, lambda n=200, seed=2026: check_subset(min(n, n_test), seed, total=n_test),
-            lambda real, small: small)
-
-
-# The run train() or baseline() is making: the directory it writes to (its needs, e.g. the
-# classifier, and its work files come from there too) and the needs it loaded, once per run.
-_RUN = {"directory": None, "loaded": {}}
-
-
-@contextlib.contextmanager
-def _running_in(directory):
-    saved = dict(_RUN)
-    if _RUN["directory"] != Path(directory):                   # finish() inside train(): the same run
-        _RUN.update(directory=Path(directory), loaded={})
-    try:
-        yield
-    finally:
-        _RUN.clear()
-        _RUN.update(saved)
-
-
-def _run_directory():
-    """The directory of the run in progress, else ``checkpoint_dir()``."""
-    return Path(_RUN["directory"] or checkpoint_dir())
-
-
-def _need(name):
-    """Checkpoint ``name`` that a spec's scoring reads (the classifier): from the run's directory,
-    loaded once per run (outside a run: from ``checkpoint_dir()``, at every call)."""
-    if _RUN["directory"] is None:
-        return load(name)
-    if name not in _RUN["loaded"]:
-        _RUN["loaded"][name] = load(name, _RUN["directory"])
-    return _RUN["loaded"][name]
-
-
-# ---------------------------------------------------------------------------------------
-# What each checkpoint is
-# ---------------------------------------------------------------------------------------
-
-@dataclass
-class Spec:
-    """One checkpoint: how to build, train one epoch, score, and check it."""
-    name: str
-    notebooks: tuple
-    description: str
-    epochs: int
-    budget_minutes: int              # measured wall time on this course's 2-core CPU, rounded up
-    settings: dict
-    build: Callable                  # () -> built, uncompiled model
-    compile: Callable                # (model) -> None
-    fit_epoch: Callable              # (model, epoch) -> dict of logged losses
-    images_per_epoch: int
-    validate: Callable               # (model) -> (name, value): one cheap figure per epoch
-    evaluate: Callable               # (model) -> dict of figures on the full test set
-    check: Callable                  # (model) -> (description, value) on a small fixed subset
-    check_tolerance: float = 1e-3    # relative
-    needs: tuple = field(default=())  # checkpoints the evaluation uses (e.g. the classifier)
-    keep_best: bool = False          # keep the epoch with the lowest validation figure (early stopping)
-    artifacts: Callable = None       # () -> {name: array} recorded during training, saved as NAME.npz
-    baseline: tuple = None           # (epochs, what): the lecture profile's shorter run of the same recipe,
-                                     # measured by ``baseline(name)`` with the same ``evaluate``
-    tracked: Callable = None         # (model) -> {name: value}: more figures for each epoch's point of the
-                                     # curve, measured after the epoch, outside its training seconds
-    tiny: bool = False               # the recipe at tiny sizes (``tiny_specs``): a test run, never a checkpoint
-
-
-def _steps(n, batch):
-    return math.ceil(n / batch)
-
-
-def _last(history):
-    return {k: float(v[-1]) for k, v in history.history.items()}
-
-
-# -- 08's classifier: every sample-based figure reads digits with it ---------------------
-
-def _classifier_specs(register, tiny=False):
-    from course_lib import metrics as M
-
-    data, subset, size = _recipe_tools(tiny)
-    epochs, batch, lr = size(8, 1), 128, 2e-3
-
-    def build():
-        return M.build_classifier()
-
-    def compile_(model):
-        d = data()
-        schedule = keras.optimizers.schedules.CosineDecay(lr, epochs * _steps(len(d["x_fit"]), batch), alpha=0.05)
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-
-    def fit_epoch(model, epoch):
-        d = data()
-        return _last(model.fit(d["x_fit"][..., None], d["y_fit"].astype("int32"), batch_size=batch,
-                               epochs=1, verbose=0))
-
-    def accuracy(model, x, y):
-        return float((M.classifier_outputs(model, x)[1].argmax(1) == y).mean())
-
-    def validate(model):
-        d = data()
-        return "validation accuracy", accuracy(model, d["x_val"], d["y_val"])
-
-    def evaluate(model):
-        d = data()
-        return {"test accuracy": accuracy(model, d["x_test"], d["y_test"]),
-                "validation accuracy": validate(model)[1]}
-
-    def check(model):
-        d, idx = data(), subset(500)
-        probs = M.classifier_outputs(model, d["x_test"][idx])[1]
-        return "mean -log p(true label | x), 500 fixed test digits", float(
-            -np.log(probs[np.arange(len(idx)), d["y_test"][idx]] + 1e-12).mean())
-
-    register(Spec("classifier", ("08a_evaluation",),
-                  "the course's MNIST classifier (metrics.build_classifier): reads every generated digit",
-                  epochs, 3, {"batch_size": batch, "peak_lr": lr, "schedule": "cosine to 5%",
-                              "train images": "55,000 (the validation split held out)"},
-                  build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check))
-
-
-# -- 03's four autoencoders -------------------------------------------------------------
-
-def _autoencoder_specs(register, tiny=False):
-    from course_lib import autoencoders as ae
-    from course_lib.data import add_noise, flatten
-
-    data, subset, size = _recipe_tools(tiny)
-    lr, noise = 4e-3, 0.5
-    recipes = {  # name: (builder, epochs, batch, dense?, denoising?, budget minutes)
-        "ae_simple": (ae.simple_autoencoder, 50, 256, True, False, 3),
-        "ae_deep": (ae.deep_sparse_autoencoder, 50, 256, True, False, 3),
-        "ae_conv": (ae.conv_autoencoder, 20, 64, False, False, 5),
-        "ae_denoising": (ae.denoising_autoencoder, 20, 64, False, True, 5),
-    }
-
-    def make(name, builder, epochs, batch, dense, denoising, minutes):
-        epochs = size(epochs, 1)
-        layout = flatten if dense else (lambda x: x[..., None])
-
-        def compile_(model):
-            schedule = keras.optimizers.schedules.CosineDecay(
-                lr, epochs * _steps(len(data()["x_fit"]), batch), alpha=0.05)
-            model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy")
-
-        def fit_epoch(model, epoch):
-            x = layout(data()["x_fit"])
-            x_in = add_noise(x, noise, seed=epoch) if denoising else x   # fresh noise every epoch
-            return _last(model.fit(x_in, x, batch_size=batch, epochs=1, shuffle=True, verbose=0))
-
-        def bce(model, x, seed):
-            x = layout(x)
-            return ae.reconstruction_losses(model, add_noise(x, noise, seed=seed) if denoising else x, x)["bce"]
-
-        def validate(model):
-            return "validation BCE", bce(model, data()["x_val"], seed=1)
-
-        def evaluate(model):
-            x = layout(data()["x_test"])
-            noisy = add_noise(x, noise, seed=0)                   # 03's test noise
-            test = ae.reconstruction_losses(model, noisy if denoising else x, x)
-            return {"test BCE": test["bce"], "test MSE": test["mse"],
-                    "BCE from noisy": ae.reconstruction_losses(model, noisy, x)["bce"],
-                    "validation BCE": validate(model)[1], "code floats": ae.code_size(model),
-                    "params": model.count_params()}
-
-        def check(model):
-            return "BCE on 200 fixed test digits", bce(model, data()["x_test"][subset()], seed=0)
-
-        register(Spec(name, ("03_autoencoders", "08a_evaluation", "08b_evaluation") if name == "ae_simple" else ("03_autoencoders",),
-                      builder.__doc__.strip().splitlines()[0], epochs, minutes,
-                      {"batch_size": batch, "peak_lr": lr, "optimizer": "Adam, cosine to 5%",
-                       "noise_factor": noise if denoising else None, "train images": "55,000"},
-                      builder, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check))
-
-    for name, recipe in recipes.items():
-        make(name, *recipe)
-
-
-# -- 04's and 05's VAEs ---------------------------------------------------------------
-
-def _vae_specs(register, tiny=False):
-    from course_lib import vae as V
-    from course_lib.data import binarized_batches, flatten, one_hot
-
-    data, subset, size = _recipe_tools(tiny)
-    batch, decoder_hidden, k_test = 100, (512, 512), 1000
-    recipes = {  # name: (latent_dim, conditional?, epochs, budget minutes)
-        "vae_d2": (2, False, 300, 30),
-        "vae_d20": (20, False, 300, 30),
-        "cvae_d2": (2, True, 300, 30),
-    }
-
-    def make(name, latent, conditional, epochs, minutes):
-        epochs = size(epochs, 1)
-
-        def build():
-            return V.build_vae(latent_dim=latent, hidden=512, num_classes=10 if conditional else None,
-                               decoder_hidden=decoder_hidden, reconstruction="bce")
-
-        def compile_(model):
-            model.compile(optimizer=V.make_optimizer(epochs, _steps(len(data()["x_fit"]), batch)), jit_compile=True)
-
-        def fit_epoch(model, epoch):
-            d = data()
-            labels = one_hot(d["y_fit"]) if conditional else None
-            batches = binarized_batches(flatten(d["x_fit"]), batch, labels=labels, seed=epoch)
-            return _last(model.fit(batches, epochs=1, verbose=0))
-
-        def labels_of(y):
-            return one_hot(y) if conditional else None
-
-        def validate(model):
-            d = data()
-            return "validation -ELBO (nats)", float(-V.elbo(model, d["x_val_bin"][:2000],
-                                                         labels_of(d["y_val"][:2000]), num_samples=1).mean())
-
-        def evaluate(model):
-            d = data()
-            c = labels_of(d["y_test"])
-            log_p = V.iwae_log_likelihood(model, d["x_test_bin"], c, k=size(k_test, 4), seed=0)
-            return {f"test NLL (nats, IWAE k={k_test}, 10,000 digits)": float(-log_p.mean()),
-                    "test -ELBO (nats, 10 samples)": float(-V.elbo(model, d["x_test_bin"], c, num_samples=10).mean()),
-                    "validation -ELBO (nats)": validate(model)[1]}
-
-        def check(model):
-            d, idx = data(), subset()
-            return "IWAE k=10 NLL (nats), 200 fixed test digits", float(
-                -V.iwae_log_likelihood(model, d["x_test_bin"][idx], labels_of(d["y_test"][idx]), k=10, seed=0).mean())
-
-        register(Spec(name, ("05_cvae", "08a_evaluation", "08b_evaluation") if conditional else ("04a_vae", "04b_vae_likelihood", "05_cvae")
-                      if latent == 2 else ("04b_vae_likelihood", "08a_evaluation", "08b_evaluation"),
-                      f"{'conditional ' if conditional else ''}VAE, latent d={latent}, encoder 512, decoder 512-512, "
-                      "Bernoulli decoder", epochs, minutes,
-                      {"latent_dim": latent, "decoder_hidden": decoder_hidden, "batch_size": batch,
-                       "optimizer": "vae.make_optimizer (Adam 3e-3, cosine to 5%)",
-                       "data": "dynamically binarized, 55,000 digits"},
-                      build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check,
-                      check_tolerance=1e-3))
-
-    for name, recipe in recipes.items():
-        make(name, *recipe)
-
-
-# -- 06's PixelCNNs ---------------------------------------------------------------------
-
-PIXELCNN_SIZES = dict(filters=48, hidden_layers=8, first_kernel=7, hidden_kernel=5, head_units=128)
-TINY_PIXELCNN_SIZES = dict(PIXELCNN_SIZES, filters=8, hidden_layers=1, head_units=8)     # a tiny run's
-
-
-def _pixelcnn_specs(register, tiny=False):
-    from course_lib import pixelcnn as P
-    from course_lib.data import binarized_batches, flatten, one_hot
-    from course_lib.vae import make_optimizer
-
-    data, subset, size = _recipe_tools(tiny)
-    batch, sizes = 32, size(PIXELCNN_SIZES, TINY_PIXELCNN_SIZES)
-    rows_seen = sizes["first_kernel"] // 2 + sizes["hidden_layers"] * (sizes["hidden_kernel"] // 2)
-    # Budgets: pixelcnn_binary's 12 epochs took 60 min on the host that trained it (202 images/s);
-    # on a slower host of the same 2-core kind (2026-12-01) the same network trains at about 80
-    # images/s, 11 min an epoch, so the later recipes are cut to what fits 60 min there.
-    recipes = {  # name: (kind, conditional?, epochs, peak lr, budget minutes)
-        "pixelcnn_binary": ("binary", False, 12, 3e-3, 60),
-        "pixelcnn_conditional": ("binary", True, 5, 3e-3, 60),
-        "pixelcnn_8bit": ("categorical", False, 4, 3e-3, 60),
-    }
-
-    def make(name, kind, conditional, epochs, peak_lr, minutes):
-        epochs = size(epochs, 1)
-
-        def build():
-            return P.build_pixelcnn(kind, num_classes=10 if conditional else None, **sizes)
-
-        def compile_(model):
-            model.compile(optimizer=make_optimizer(epochs, _steps(len(data()["x_fit"]), batch), peak_lr=peak_lr))
-
-        def fit_epoch(model, epoch):
-            d = data()
-            if kind == "binary":
-                labels = one_hot(d["y_fit"]) if conditional else None
-                batches = binarized_batches(flatten(d["x_fit"]), batch, labels=labels, seed=epoch)
-                return _last(model.fit(batches, epochs=1, verbose=0))
-            return _last(model.fit(d["x_fit_u8"], batch_size=batch, epochs=1, shuffle=True, verbose=0))
-
-        def score(model, which, idx=None):
-            d = data()
-            x = d[f"x_{which}_bin"].reshape(-1, 28, 28) if kind == "binary" else d[f"x_{which}_u8"]
-            y = d[f"y_{which}"]
-            if idx is not None:
-                x, y = x[idx], y[idx]
-            log_p = P.log_prob(model, x, one_hot(y) if conditional else None)
-            return float(-log_p.mean()) if kind == "binary" else float(P.bits_per_dim(log_p).mean())
-
-        unit = "nats" if kind == "binary" else "bits/dim"
-        given = " given c" if conditional else ""
-
-        def draw(model, wanted, seed):
-            # compiled even in a tiny run: run eagerly, its 784 steps cost more than compiling them
-            with _functions_eager(False) if tiny else contextlib.nullcontext():
-                return P.sample(model, len(wanted), labels=one_hot(wanted), seed=seed, progress=False)
-
-        def validate(model):
-            return f"validation NLL{given} ({unit}, 1,000 digits)", score(model, "val", np.arange(size(1000, 8)))
-
-        def evaluate(model):
-            out = {f"test NLL{given} ({unit}, 10,000 digits)": score(model, "test"),
-                   "validation NLL": score(model, "val"),
-                   "receptive field rows": P.receptive_field_rows(model), "params": model.count_params()}
-            if conditional:
-                from course_lib import metrics as M
-
-                classifier = _need("classifier")
-                wanted = np.repeat(np.arange(10), size(100, 1))
-                t = time.perf_counter()
-                samples = draw(model, wanted, seed=0)
-                out["sampling seconds (1,000 digits, fast sampler)"] = time.perf_counter() - t
-                read = M.classifier_outputs(classifier, samples)[1].argmax(1)
-                out["samples recognised as the requested digit (classifier, 1,000 samples)"] = float(
-                    (read == wanted).mean())
-            return out
-
-        def check(model):
-            return f"NLL{given} ({unit}), 200 fixed test digits", score(model, "test", subset())
-
-        def tracked(model):   # is the label obeyed yet? 50 samples of each digit, read by the classifier
-            from course_lib import metrics as M
-
-            wanted = np.repeat(np.arange(10), size(50, 1))
-            samples = draw(model, wanted, seed=1)
-            read = M.classifier_outputs(_need("classifier"), samples)[1].argmax(1)
-            return {"samples recognised as the requested digit (classifier, 500 samples)": float((read == wanted).mean())}
-
-        register(Spec(name, {"pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional", "08a_evaluation",
-                                                 "08b_evaluation"),
-                             "pixelcnn_conditional": ("06b_pixelcnn_conditional",),
-                             "pixelcnn_8bit": ("06a_pixelcnn", "06d_likelihood_ood", "09_flows")}[name],
-                      f"{'class-conditional ' if conditional else ''}{kind} PixelCNN, "
-                      f"{sizes['hidden_layers']} residual 5x5 masked layers of "
-                      f"{sizes['filters']} filters (sees {rows_seen} rows up)", epochs, minutes,
-                      {**sizes, "kind": kind, "batch_size": batch, "peak_lr": peak_lr,
-                       "optimizer": "vae.make_optimizer (Adam, cosine to 5%)",
-                       "data": "dynamically binarized" if kind == "binary" else "8-bit levels",
-                       "train images": "55,000"},
-                      build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check,
-                      needs=("classifier",) if conditional else (), tracked=tracked if conditional else None))
-
-    for name, recipe in recipes.items():
-        make(name, *recipe)
-
-
-# -- 07's GANs --------------------------------------------------------------------------
-
-def _gan_specs(register, tiny=False):
-    from course_lib import gan as G
-    from course_lib import metrics as M
-    from course_lib.data import one_hot
-
-    data, subset, size = _recipe_tools(tiny)
-    batch, latent = 128, 64
-    recipes = {  # name: (conditional?, epochs, budget minutes)
-        "dcgan": (False, 30, 25),      # FID 21.9, below half of 07's lecture run (`baseline`: 45.9)
-        "cgan": (True, 30, 12),
-    }
-    lecture_epochs = {"dcgan": size(4, 1), "cgan": size(2, 1)}   # 07's EPOCHS and EPOCHS_COND in the lecture profile
-
-    def make(name, conditional, epochs, minutes):
-        epochs = size(epochs, 1)
-
-        def build():
-            return G.build_gan(latent, num_classes=10 if conditional else None, seed=0)
-
-        def compile_(model):
-            model.compile(*G.dcgan_optimizers(conditional=conditional))
-
-        def fit_epoch(model, epoch):
-            d = data()
-            x = d["x_fit"][..., None]
-            y = one_hot(d["y_fit"]) if conditional else None
-            return _last(model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0))
-
-        def samples(model, n, seed):
-            labels = np.arange(n) % 10
-            images = model.generate(n, labels=one_hot(labels) if conditional else None, seed=seed)[..., 0]
-            return images, labels
-
-        def fid_against(model, real, n, seed):
-            classifier = _need("classifier")
-            fake = M.classifier_outputs(classifier, samples(model, n, seed)[0])[0]
-            return float(M.fid(fake, M.classifier_outputs(classifier, real)[0]))
-
-        def recognised(model, n, seed):
-            images, wanted = samples(model, n, seed)
-            return float((M.classifier_outputs(_need("classifier"), images)[1].argmax(1) == wanted).mean())
-
-        def validate(model):
-            return "classifier-FID, 5,000 samples vs the 5,000 validation digits", fid_against(
-                model, data()["x_val"], size(5000, 32), seed=1)
-
-        def evaluate(model):
-            d = data()
-            out = {"classifier-FID, 10,000 samples vs the 10,000 test digits":
-                   fid_against(model, d["x_test"], size(10_000, 32), seed=0),
-                   "validation classifier-FID (5,000)": validate(model)[1]}
-            if conditional:
-                out["samples recognised as the requested digit (classifier, 10,000 samples)"] = recognised(
-                    model, size(10_000, 32), seed=0)
-            return out
-
-        def check(model):
-            if conditional:
-                return "share recognised, 500 samples", recognised(model, size(500, 32), seed=0)
-            return "classifier-FID, 500 samples vs 500 fixed test digits", fid_against(
-                model, data()["x_test"][subset(500)], size(500, 32), seed=0)
-
-        register(Spec(name, ("07_gan", "07b_wgan", "08a_evaluation", "08b_evaluation") if name == "dcgan" else ("07_gan", "08a_evaluation", "08b_evaluation"),
-                      f"{'conditional ' if conditional else ''}DCGAN of 07 (gan.build_gan, z of size {latent})",
-                      epochs, minutes,
-                      {"latent_dim": latent, "batch_size": batch, "optimizer": "gan.dcgan_optimizers "
-                       f"(Adam lr {G.CONDITIONAL_DCGAN_LEARNING_RATE if conditional else G.DCGAN_LEARNING_RATE}, "
-                       f"beta_1 {G.DCGAN_BETA_1})", "train images": "55,000"},
-                      build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check,
-                      check_tolerance=1e-2, needs=("classifier",), keep_best=True,
-                      baseline=(lecture_epochs[name], f"07's lecture profile: {lecture_epochs[name]} epochs, "
-                                "the last one kept")))
-
-    for name, recipe in recipes.items():
-        make(name, *recipe)
-
-
-# -- 07's toy GANs: the ring of 8 Gaussians (collapse, PacGAN, learning rates) and two modes --
-
-RING = dict(n=20_000, modes=8, radius=2.0, std=0.02, seed=0)
-
-
-def _toy_specs(register, tiny=False):
-    from course_lib import gan as G
-
-    _, _, size = _recipe_tools(tiny)
-    snapshot_every, n_snapshot = size(500, 1), size(2000, 64)
-    recipes = {  # name: (steps, latent_dim, pack, lr, what it shows)
-        "ring_vanilla": (4000, 64, 1, 1e-3, "mode collapse"),
-        "ring_pacgan": (4000, 64, 4, 1e-3, "PacGAN's remedy"),
-        "ring_lr_1e-4": (3000, 2, 1, 1e-4, "learning-rate sweep"),
-        "ring_lr_1e-3": (3000, 2, 1, 1e-3, "learning-rate sweep"),
-        "ring_lr_1e-2": (3000, 2, 1, 1e-2, "learning-rate sweep"),
-    }
-
-    def make(name, steps, latent, pack, lr, shows):
-        steps = size(steps, 2)
-        recorded = {}
-        points, centres = G.ring_of_gaussians(RING["n"], RING["modes"], RING["radius"], RING["std"], RING["seed"])
-
-        def fit_epoch(model, epoch):                      # one "epoch" = the whole run (under a minute)
-            # 07's own call, seeds and all, so the recording is the run the lecture profile makes
-            trained, snaps = G.train_toy_gan(points, steps=steps, latent_dim=latent, lr=lr, pack=pack,
-                                             snapshot_every=snapshot_every, n_snapshot=n_snapshot, seed=0)
-            model.set_weights(trained.get_weights())
-            recorded["steps"] = np.array([step for step, _, _ in snaps])
-            recorded["samples"] = np.stack([samples for _, samples, _ in snaps]).astype("float32")
-            return {k: float(v[-1]) for k, v in snaps[-1][2].items()}
-
-        def coverage(model, seed):
-            n_covered, quality, _ = G.mode_coverage(model.generate(n_snapshot, seed=seed), centres, std=RING["std"])
-            return n_covered, quality
-
-        def validate(model):
-            return "modes covered (3 sd), 2,000 samples", coverage(model, 1)[0]
-
-        def evaluate(model):
-            n_covered, quality = coverage(model, 0)
-            return {"modes covered at the end (3 sd)": n_covered, "share of samples within 3 sd of a mode": quality}
-
-        def check(model):
-            return "share of 2,000 samples within 3 sd of a mode", coverage(model, 0)[1]
-
-        shown_in = {"ring_vanilla": ("07_gan", "07b_wgan", "10_diffusion"), "ring_pacgan": ("07_gan", "10_diffusion")}
-        register(Spec(name, shown_in.get(name, ("07_gan",)),
-                      f"ring of 8 Gaussians, {shows}: MLP GAN, z of size {latent}"
-                      + (f", pack {pack}" if pack > 1 else "") + f", Adam {lr:g}, {steps} steps", 1, 2,
-                      {"steps": steps, "latent_dim": latent, "pack": pack, "lr": lr, "batch_size": 512,
-                       "snapshot_every": snapshot_every, "data": f"gan.ring_of_gaussians({RING})"},
-                      lambda: G.toy_gan(2, latent, pack, seed=0),
-                      lambda model: G.compile_toy_gan(model, lr, snapshot_every=snapshot_every),
-                      fit_epoch, steps * 512 * pack, validate, evaluate, check,
-                      artifacts=lambda: dict(recorded)))
-
-    for name, recipe in recipes.items():
-        make(name, *recipe)
-
-    bimodal_epochs, bimodal_n = size(40, 1), size(20_000, 256)
-
-    def bimodal_fit(model, epoch):
-        points = G.two_modes()[:bimodal_n, None].astype("float32")
-        return _last(model.fit(points, batch_size=256, epochs=1, verbose=0))
-
-    def bimodal_moments(model):
-        x = model.generate(bimodal_n, seed=0)[:, 0]
-        return float(x.mean()), float(x.std())
-
-    register(Spec("bimodal_gan", ("07_gan",), "one Gaussian (a linear G of a 1-D z) fitted by a GAN to two modes",
-                  bimodal_epochs, 2, {"epochs": bimodal_epochs, "batch_size": 256, "lr": 1e-3, "data": "gan.two_modes()"},
-                  lambda: G.GAN(G.build_mlp_generator(latent_dim=1, depth=0, output_dim=1),
-                                G.build_mlp_discriminator(input_dim=1), seed=0),
-                  lambda model: model.compile(keras.optimizers.Adam(1e-3, beta_1=0.5),
-                                              keras.optimizers.Adam(1e-3, beta_1=0.5)),
-                  bimodal_fit, bimodal_n, lambda m: ("sd of G's samples", bimodal_moments(m)[1]),
-                  lambda m: dict(zip(("mean of G's samples", "sd of G's samples"), bimodal_moments(m))),
-                  lambda m: ("mean of 20,000 samples", bimodal_moments(m)[0])))
-
-
-# -- 09's normalizing flow ---------------------------------------------------------------
-
-def _flow_specs(register, tiny=False):
-    from course_lib import flows as F
-
-    data, subset, size = _recipe_tools(tiny)
-    epochs, batch, peak_lr = size(6, 1), 64, 1e-3
-    sizes = size(F.MNIST_SIZES, dict(F.MNIST_SIZES, couplings=2, hidden=8))
-
-    def build():
-        model = F.RealNVP((28, 28, 1), **sizes)
-        model(np.zeros((1, 28, 28, 1), "float32"))
-        return model
-
-    def compile_(model):
-        model.compile(optimizer=F.make_optimizer(epochs, _steps(len(data()["x_fit_u8"]), batch), peak_lr=peak_lr))
-
-    def fit_epoch(model, epoch):
-        y = F.to_logit(F.dequantize(data()["x_fit_u8"], seed=epoch))[0]    # fresh noise every epoch
-        return _last(model.fit(y, batch_size=batch, epochs=1, shuffle=True, verbose=0))
-
-    def score(model, which, idx=None):
-        x = data()[f"x_{which}_u8"]
-        x = x if idx is None else x[idx]
-        return float(F.bits_per_dim(F.log_prob_8bit(model, x, seed=7)).mean())
-
-    register(Spec("flow_mnist", ("09_flows", "08a_evaluation", "08b_evaluation"),
-                  f"RealNVP, multiscale: {sizes['couplings']} affine couplings at each of 3 scales, "
-                  f"s/t networks of {sizes['hidden']} channels", epochs, 25,
-                  {**sizes, "batch_size": batch, "peak_lr": peak_lr,
-                   "optimizer": "flows.make_optimizer (Adam, cosine to 5%, global clipnorm 100)",
-                   "data": "8-bit levels, dequantized afresh each epoch, logit", "train images": "55,000"},
-                  build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]),
-                  lambda m: ("validation bits/dim (1,000 digits)", score(m, "val", np.arange(size(1000, 8)))),
-                  lambda m: {"test bits/dim (10,000 digits, one dequantization each)": score(m, "test"),
-                             "validation bits/dim": score(m, "val"), "params": m.count_params()},
-                  lambda m: ("bits/dim, 200 fixed test digits", score(m, "test", subset()))))
-
-
-# -- 07b's Wasserstein GANs ---------------------------------------------------------------
-
-WGAN_RING_STEPS = 4000          # generator steps, as ring_vanilla's
-
-
-def _wgan_specs(register, tiny=False):
-    from course_lib import gan as G
-    from course_lib import metrics as M
-    from course_lib import wgan as W
-
-    data, subset, size = _recipe_tools(tiny)
-    # the ring: 07's vanilla GAN's data, networks (z of size 64), Adam rate and generator steps
-    snapshot_every, n_snapshot, n_critic, ring_steps = size(500, 1), size(2000, 64), 5, size(WGAN_RING_STEPS, 2)
-    points, centres = G.ring_of_gaussians(RING["n"], RING["modes"], RING["radius"], RING["std"], RING["seed"])
-    recorded = {}
-
-    def ring_fit(model, epoch):
-        trained, snaps = W.train_toy_wgan(points, steps=ring_steps, latent_dim=64, lr=1e-3, n_critic=n_critic,
-                                          snapshot_every=snapshot_every, n_snapshot=n_snapshot, seed=0)
-        model.set_weights(trained.get_weights())
-        recorded["steps"] = np.array([step for step, _, _ in snaps])
-        recorded["samples"] = np.stack([samples for _, samples, _ in snaps]).astype("float32")
-        recorded["w_estimate"] = np.array([float(h["w_estimate"][-1]) for _, _, h in snaps])
-        return {k: float(v[-1]) for k, v in snaps[-1][2].items()}
-
-    def coverage(model, seed):
-        return G.mode_coverage(model.generate(n_snapshot, seed=seed), centres, std=RING["std"])[:2]
-
-    register(Spec("ring_wgan", ("07b_wgan",),
-                  f"ring of 8 Gaussians, WGAN-GP: 07's MLP networks, z of size 64, Adam 1e-3 (0.5, 0.9), "
-                  f"{n_critic} critic steps per generator step, {ring_steps} generator steps", 1, 2,
-                  {"steps": ring_steps, "latent_dim": 64, "n_critic": n_critic, "gp_weight": 10.0, "lr": 1e-3,
-                   "batch_size": 512, "snapshot_every": snapshot_every, "data": f"gan.ring_of_gaussians({RING})"},
-                  lambda: W.toy_wgan(2, 64, n_critic, seed=0),
-                  lambda model: model.compile(*W.wgan_optimizers(1e-3)),
-                  ring_fit, ring_steps * 512, lambda m: ("modes covered (3 sd), 2,000 samples", coverage(m, 1)[0]),
-                  lambda m: dict(zip(("modes covered at the end (3 sd)", "share of samples within 3 sd of a mode"),
-                                     coverage(m, 0))),
-                  lambda m: ("share of 2,000 samples within 3 sd of a mode", coverage(m, 0)[1]),
-                  artifacts=lambda: dict(recorded)))
-
-    # MNIST: 07's DCGAN networks, trained for about as long as the dcgan checkpoint
-    epochs, batch, latent = size(WGAN_MNIST_EPOCHS, 1), 128, 64
-
-    def fid_against(model, real, n, seed):
-        classifier = _need("classifier")
-        fake = M.classifier_outputs(classifier, model.generate(n, seed=seed)[..., 0])[0]
-        return float(M.fid(fake, M.classifier_outputs(classifier, real)[0]))
-
-    def fit_epoch(model, epoch):
-        logs = _last(model.fit(data()["x_fit"][..., None], batch_size=batch, epochs=1, shuffle=True, verbose=0))
-        # the critic's estimate on digits it never trained on, the curve 07b plots against FID
-        logs["held-out w_estimate"] = W.critic_estimate(model, data()["x_val"][:2000, ..., None], seed=epoch)
-        return logs
-
-    def validate(model):
-        return "classifier-FID, 5,000 samples vs the 5,000 validation digits", fid_against(
-            model, data()["x_val"], size(5000, 32), seed=1)
-
-    register(Spec("wgan_mnist", ("07b_wgan", "08a_evaluation", "08b_evaluation"),
-                  f"WGAN-GP with 07's DCGAN networks (wgan.build_wgan, z of size {latent}), trained about as long "
-                  "as the dcgan checkpoint", epochs, 12,
-                  {"latent_dim": latent, "batch_size": batch, "n_critic": 5, "gp_weight": 10.0,
-                   "optimizer": f"wgan.wgan_optimizers (Adam lr {W.WGAN_LEARNING_RATE:g}, betas {W.WGAN_BETAS})",
-                   "train images": "55,000 (each real batch serves the 5 critic steps of one generator step)"},
-                  lambda: W.build_wgan(latent, seed=0), lambda model: model.compile(*W.wgan_optimizers()),
-                  fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate,
-                  lambda m: {"classifier-FID, 10,000 samples vs the 10,000 test digits":
-                             fid_against(m, data()["x_test"], size(10_000, 32), seed=0),
-                             "validation classifier-FID (5,000)": validate(m)[1]},
-                  lambda m: ("classifier-FID, 500 samples vs 500 fixed test digits",
-                             fid_against(m, data()["x_test"][subset(500)], size(500, 32), seed=0)),
-                  check_tolerance=1e-2, needs=("classifier",), keep_best=True))
-
-
-# -- 10's diffusion model ------------------------------------------------------------------
-
-WGAN_MNIST_EPOCHS = 3             # about the dcgan checkpoint's 9 minutes: an epoch takes about 3.5 min (five critic steps per batch)
-DIFFUSION_CURVE_STEPS = (5, 10, 20, 50, 100)      # the steps-vs-FID curve of the manifest (DDIM, eta 0 and 1)
-
-
-def _diffusion_specs(register, tiny=False):
-    from course_lib import diffusion as D
-    from course_lib import metrics as M
-
-    data, subset, size = _recipe_tools(tiny)
-    epochs, batch, peak_lr, filters, T, n_curve = size(10, 1), 128, 1e-3, size(32, 8), size(1000, 10), 500
-    warmup, curve_steps = size(200, 1), size(DIFFUSION_CURVE_STEPS, (2,))
-    ddim_steps, check_steps = size(20, 2), size(10, 2)            # DDIM-20 for the figures, DDIM-10 for the check
-    n_val, n_test, n_check, n_curve_run = size(1000, 16), size(10_000, 16), size(200, 16), size(n_curve, 16)
-    name = "diffusion_mnist"
-
-    def build():
-        return D.Diffusion(D.build_unet(filters=filters), T=T, schedule="linear")
-
-    def compile_(model):
-        steps = epochs * _steps(len(data()["x_fit"]), batch)
-        schedule = keras.optimizers.schedules.CosineDecay(0.0, max(steps - warmup, 1), alpha=0.02,
-                                                          warmup_target=peak_lr, warmup_steps=warmup)
-        model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=1.0))
-
-    def fit_epoch(model, epoch):
-        logs = _last(model.fit(D.to_model_range(data()["x_fit"]), batch_size=batch, epochs=1, shuffle=True,
-                               verbose=0))
-        work = _run_directory() / ".work" / name       # samples of fixed starts after every epoch, kept on resume
-        np.save(work / f"samples_epoch{epoch + 1:02d}.npy",
-                D.to_pixels(D.ddim_sample(model.denoiser, model.schedule, size(10, 2), (28, 28, 1), steps=ddim_steps,
-                                          seed=0)))
-        return logs
-
-    def artifacts():
-        files = sorted((_run_directory() / ".work" / name).glob("samples_epoch*.npy"))
-        return {"epochs": np.array([int(f.stem[-2:]) for f in files]),
-                "samples": np.stack([np.load(f) for f in files]).astype("float32")}
-
-    def fid_of(images, real):
-        classifier = _need("classifier")
-        return float(M.fid(M.classifier_outputs(classifier, images)[0], M.classifier_outputs(classifier, real)[0]))
-
-    def sample(model, n, steps, eta=0.0, seed=0):
-        return D.to_pixels(D.ddim_sample(model.denoiser, model.schedule, n, (28, 28, 1), steps=steps, eta=eta,
-                                         seed=seed, batch_size=500))
-
-    def validate(model):
-        return "classifier-FID, 1,000 DDIM-20 samples vs 1,000 validation digits", fid_of(
-            sample(model, n_val, ddim_steps, seed=1), data()["x_val"][:n_val])
-
-    def evaluate(model):
-        d = data()
-        real = d["x_test"][subset(n_curve, seed=7)]
-        curve = []
-        for eta in (0.0, 1.0):
-            for steps in curve_steps:
-                t = time.perf_counter()
-                images = sample(model, n_curve_run, steps, eta, seed=3)
-                curve.append({"sampler": "DDIM (eta 0)" if eta == 0 else "strided DDPM (eta 1)", "steps": steps,
-                              "seconds per 1,000 images": round((time.perf_counter() - t) * 1000 / n_curve_run, 1),
-                              "FID": fid_of(images, real)})
-        t = time.perf_counter()
-        images = D.to_pixels(D.ddpm_sample(model.denoiser, model.schedule, n_curve_run, (28, 28, 1), seed=3,
-                                           batch_size=500)[0])
-        curve.append({"sampler": "DDPM (ancestral, all T)", "steps": T,
-                      "seconds per 1,000 images": round((time.perf_counter() - t) * 1000 / n_curve_run, 1),
-                      "FID": fid_of(images, real)})
-        return {"classifier-FID, 10,000 DDIM-20 samples vs the 10,000 test digits":
-                fid_of(sample(model, n_test, ddim_steps, seed=0), d["x_test"]),
-                "validation classifier-FID (DDIM-20, 1,000)": validate(model)[1],
-                f"steps vs classifier-FID ({n_curve:,} samples vs {n_curve:,} random test digits)": curve,
-                "params": model.denoiser.count_params()}
-
-    def check(model):
-        return "classifier-FID, 200 DDIM-10 samples vs 200 fixed test digits", fid_of(
-            sample(model, n_check, check_steps, seed=0), data()["x_test"][subset(200)])
-
-    register(Spec(name, ("10_diffusion", "08a_evaluation", "08b_evaluation"),
-                  f"DDPM, eps-prediction U-Net (diffusion.build_unet, {filters} filters), linear schedule, T={T}",
-                  epochs, 60,
-                  {"filters": filters, "T": T, "schedule": "linear 1e-4..0.02", "batch_size": batch,
-                   "optimizer": f"Adam, 200 warm-up steps to {peak_lr:g}, cosine to 2%, global clipnorm 1",
-                   "loss": "simple (MSE of eps)", "data": "pixels scaled to [-1, 1]", "train images": "55,000"},
-                  build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check,
-                  check_tolerance=1e-2, needs=("classifier",), artifacts=artifacts))
-
-
-_FACTORIES = (_classifier_specs, _autoencoder_specs, _vae_specs, _pixelcnn_specs, _gan_specs, _toy_specs,
-              _flow_specs, _wgan_specs, _diffusion_specs)
-
 
 def _build_specs(tiny=False):
+    """Every family's specs (``course_lib.recipes.FAMILIES``, in that order), by name."""
+    from course_lib import recipes
+
     specs = {}
 
     def register(spec):
+        if spec.name in specs:
+            raise ValueError(f"two recipes register a checkpoint named {spec.name!r}: names must be unique.")
         spec.tiny = tiny
         specs[spec.name] = spec
 
-    for make in _FACTORIES:
-        make(register, tiny)
+    for family in recipes.families():
+        family.specs(register, tiny)
     return specs
 
 
@@ -1116,25 +358,8 @@ def train(name, max_minutes=None, fresh=False, directory=None, log=print, tiny=F
         path_of(need, directory)                                 # fail now, not after an hour
     # A tiny run executes every tf.function (Keras' train and predict steps, most samplers) eagerly:
     # one step on a tiny model does not repay tracing it into a graph (seconds per model).
-    with _running_in(directory), (_functions_eager(True) if tiny else contextlib.nullcontext()):
+    with running_in(directory, load), (functions_eager(True) if tiny else contextlib.nullcontext()):
         return _train(spec, max_minutes, fresh, directory, log)
-
-
-@contextlib.contextmanager
-def _functions_eager(on):
-    """Inside the block, every ``tf.function`` runs eagerly (``on``) or compiled; as before after it."""
-    import warnings
-
-    import tensorflow as tf
-
-    saved = tf.config.functions_run_eagerly()
-    tf.config.run_functions_eagerly(on)
-    try:
-        with warnings.catch_warnings():          # "... does not apply to tf.data functions": as intended
-            warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run_functions_eagerly`")
-            yield
-    finally:
-        tf.config.run_functions_eagerly(saved)
 
 
 def _train(spec, max_minutes, fresh, directory, log):
@@ -1197,7 +422,7 @@ def baseline(name, directory=None, log=print):
     read_manifest(directory)
     for need in spec.needs:
         path_of(need, directory)
-    with _running_in(directory):
+    with running_in(directory, load):
         return _baseline(spec, directory, log)
 
 
@@ -1234,7 +459,7 @@ def finish(name, model, state, directory, log=print, spec=None):
     t = time.perf_counter()
     clean = spec.build()                                        # same architecture, never compiled
     clean.set_weights(model.get_weights())
-    with _running_in(directory):
+    with running_in(directory, load):
         results = spec.evaluate(clean)
         eval_seconds = time.perf_counter() - t
         path = directory / f"{name}.keras"

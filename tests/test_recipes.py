@@ -7,6 +7,7 @@ slip in its scoring, say) would only show at the end of a real run. Here each sp
 small networks, TensorFlow functions run eagerly), into a temporary directory, never checkpoints/.
 """
 
+import ast
 import json
 import math
 from pathlib import Path
@@ -128,3 +129,48 @@ def test_tiny_recipes_are_the_real_ones_cut_down():
 def test_a_tiny_run_never_writes_into_the_shipped_checkpoints():
     with pytest.raises(C.CheckpointError, match="tiny run writes no checkpoint"):
         C.train("ae_simple", directory=ROOT / "checkpoints", tiny=True, log=_quiet)
+
+
+# -- where the recipes live: one file per family (course_lib/recipes/), none in the mechanism --
+
+MODEL_MODULES = {"autoencoders", "vae", "pixelcnn", "gan", "wgan", "flows", "diffusion", "pixelrnn"}
+
+
+def test_each_family_file_registers_specs_of_its_own_in_the_order_of_SPECS():
+    from course_lib import recipes
+
+    owner = {}
+    for family in recipes.families():
+        registered = []
+        family.specs(registered.append)
+        assert registered, f"{family.__name__} registers no spec"
+        for spec in registered:
+            assert spec.name not in owner, f"{spec.name!r} is registered by {owner[spec.name]} and {family.__name__}"
+            owner[spec.name] = family.__name__
+    assert list(owner) == list(C.SPECS)
+
+
+def _module_level_imports(path):
+    """The modules (and ``module.name`` of a from-import) a file imports outside its functions and classes."""
+    stack, found = list(ast.parse(path.read_text()).body), []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+@pytest.mark.parametrize("path", ["course_lib/checkpoints.py", "course_lib/recipes/base.py",
+                                  "course_lib/recipes/__init__.py"])
+def test_the_checkpoint_mechanism_imports_no_model_module(path):
+    """The mechanism (and the recipes' shared tools) know no model: only the family files import one."""
+    imported = _module_level_imports(ROOT / path)
+    assert imported, f"found no import in {path}"
+    models = [m for m in imported if m.split(".")[:2] in [["course_lib", model] for model in MODEL_MODULES]]
+    assert models == [], f"{path} imports model modules at module level: {models}"

@@ -1,0 +1,119 @@
+"""06's PixelCNNs: the binary, class-conditional and 8-bit networks 06a, 06b, 06d (and 08, 09) load.
+
+A checkpoint of this family is a row of ``RECIPES`` and of ``NOTEBOOKS``; ``specs`` turns each row
+into its ``Spec`` (``make``: the build, training, scoring and check every row shares).
+"""
+
+import contextlib
+import time
+
+import numpy as np
+
+from course_lib.recipes.base import Spec, TINY_SPLITS, functions_eager, last_logs, need, recipe_tools, steps_per_epoch
+
+PIXELCNN_SIZES = dict(filters=48, hidden_layers=8, first_kernel=7, hidden_kernel=5, head_units=128)
+TINY_PIXELCNN_SIZES = dict(PIXELCNN_SIZES, filters=8, hidden_layers=1, head_units=8)     # a tiny run's
+
+# Budgets: pixelcnn_binary's 12 epochs took 60 min on the host that trained it (202 images/s);
+# on a slower host of the same 2-core kind (2026-12-01) the same network trains at about 80
+# images/s, 11 min an epoch, so the later recipes are cut to what fits 60 min there.
+RECIPES = {  # name: (kind, conditional?, epochs, peak lr, budget minutes)
+    "pixelcnn_binary": ("binary", False, 12, 3e-3, 60),
+    "pixelcnn_conditional": ("binary", True, 5, 3e-3, 60),
+    "pixelcnn_8bit": ("categorical", False, 4, 3e-3, 60),
+}
+NOTEBOOKS = {  # name: the notebooks that load it (``make present`` trains what they need first)
+    "pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional", "08a_evaluation", "08b_evaluation"),
+    "pixelcnn_conditional": ("06b_pixelcnn_conditional",),
+    "pixelcnn_8bit": ("06a_pixelcnn", "06d_likelihood_ood", "09_flows"),
+}
+
+
+def specs(register, tiny=False):
+    from course_lib import pixelcnn as P
+    from course_lib.data import binarized_batches, flatten, one_hot
+    from course_lib.vae import make_optimizer
+
+    data, subset, size = recipe_tools(tiny)
+    batch, sizes = 32, size(PIXELCNN_SIZES, TINY_PIXELCNN_SIZES)
+    rows_seen = sizes["first_kernel"] // 2 + sizes["hidden_layers"] * (sizes["hidden_kernel"] // 2)
+
+    def make(name, kind, conditional, epochs, peak_lr, minutes):
+        epochs = size(epochs, 1)
+
+        def build():
+            return P.build_pixelcnn(kind, num_classes=10 if conditional else None, **sizes)
+
+        def compile_(model):
+            model.compile(optimizer=make_optimizer(epochs, steps_per_epoch(len(data()["x_fit"]), batch),
+                                                   peak_lr=peak_lr))
+
+        def fit_epoch(model, epoch):
+            d = data()
+            if kind == "binary":
+                labels = one_hot(d["y_fit"]) if conditional else None
+                batches = binarized_batches(flatten(d["x_fit"]), batch, labels=labels, seed=epoch)
+                return last_logs(model.fit(batches, epochs=1, verbose=0))
+            return last_logs(model.fit(d["x_fit_u8"], batch_size=batch, epochs=1, shuffle=True, verbose=0))
+
+        def score(model, which, idx=None):
+            d = data()
+            x = d[f"x_{which}_bin"].reshape(-1, 28, 28) if kind == "binary" else d[f"x_{which}_u8"]
+            y = d[f"y_{which}"]
+            if idx is not None:
+                x, y = x[idx], y[idx]
+            log_p = P.log_prob(model, x, one_hot(y) if conditional else None)
+            return float(-log_p.mean()) if kind == "binary" else float(P.bits_per_dim(log_p).mean())
+
+        unit = "nats" if kind == "binary" else "bits/dim"
+        given = " given c" if conditional else ""
+
+        def draw(model, wanted, seed):
+            # compiled even in a tiny run: run eagerly, its 784 steps cost more than compiling them
+            with functions_eager(False) if tiny else contextlib.nullcontext():
+                return P.sample(model, len(wanted), labels=one_hot(wanted), seed=seed, progress=False)
+
+        def validate(model):
+            return f"validation NLL{given} ({unit}, 1,000 digits)", score(model, "val", np.arange(size(1000, 8)))
+
+        def evaluate(model):
+            out = {f"test NLL{given} ({unit}, 10,000 digits)": score(model, "test"),
+                   "validation NLL": score(model, "val"),
+                   "receptive field rows": P.receptive_field_rows(model), "params": model.count_params()}
+            if conditional:
+                from course_lib import metrics as M
+
+                classifier = need("classifier")
+                wanted = np.repeat(np.arange(10), size(100, 1))
+                t = time.perf_counter()
+                samples = draw(model, wanted, seed=0)
+                out["sampling seconds (1,000 digits, fast sampler)"] = time.perf_counter() - t
+                read = M.classifier_outputs(classifier, samples)[1].argmax(1)
+                out["samples recognised as the requested digit (classifier, 1,000 samples)"] = float(
+                    (read == wanted).mean())
+            return out
+
+        def check(model):
+            return f"NLL{given} ({unit}), 200 fixed test digits", score(model, "test", subset())
+
+        def tracked(model):   # is the label obeyed yet? 50 samples of each digit, read by the classifier
+            from course_lib import metrics as M
+
+            wanted = np.repeat(np.arange(10), size(50, 1))
+            samples = draw(model, wanted, seed=1)
+            read = M.classifier_outputs(need("classifier"), samples)[1].argmax(1)
+            return {"samples recognised as the requested digit (classifier, 500 samples)": float((read == wanted).mean())}
+
+        register(Spec(name, NOTEBOOKS[name],
+                      f"{'class-conditional ' if conditional else ''}{kind} PixelCNN, "
+                      f"{sizes['hidden_layers']} residual 5x5 masked layers of "
+                      f"{sizes['filters']} filters (sees {rows_seen} rows up)", epochs, minutes,
+                      {**sizes, "kind": kind, "batch_size": batch, "peak_lr": peak_lr,
+                       "optimizer": "vae.make_optimizer (Adam, cosine to 5%)",
+                       "data": "dynamically binarized" if kind == "binary" else "8-bit levels",
+                       "train images": "55,000"},
+                      build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check,
+                      needs=("classifier",) if conditional else (), tracked=tracked if conditional else None))
+
+    for name, recipe in RECIPES.items():
+        make(name, *recipe)
