@@ -16,8 +16,18 @@ Sampling runs the chain backwards from x_T ~ N(0, I):
 
 Times are 1..T here (``t = 0`` is the data); ``Schedule.alpha_bar[t]`` holds abar_t with
 ``alpha_bar[0] = 1``.
+
+Two practices that make short runs work, both off by default:
+
+    EMA       w_ema <- d w_ema + (1 - d) w after every optimizer step (``Diffusion(..., ema_decay=0.999)``);
+              sample with the average inside ``with model.ema_weights(): ...``
+    clipping  x0_hat divides the network's error by sqrt(abar_t), the signal rate: at t = T that is
+              an amplification of 160 (linear schedule, abar_T = 4.0e-5) or 2e4 (cosine, abar_T = 2.4e-9).
+              ``clip_x0=1`` clips x0_hat to the data's [-1, 1] in the samplers (and re-derives eps
+              from it); ``make_schedule(..., min_signal_rate=r)`` keeps sqrt(abar_t) >= r.
 """
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -25,7 +35,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from course_lib.checks import CheckedFit, check_int, concrete, positive_int
+from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
 
 SCHEDULES = ("linear", "cosine")
 
@@ -42,13 +52,20 @@ class Schedule:
         return len(self.betas) - 1
 
 
-def make_schedule(T=1000, kind="linear", beta_1=1e-4, beta_T=0.02):
+def make_schedule(T=1000, kind="linear", beta_1=1e-4, beta_T=0.02, min_signal_rate=None):
     """The variance schedule: ``linear`` betas from ``beta_1`` to ``beta_T`` (Ho et al. 2020),
     or ``cosine`` (Nichol & Dhariwal 2021: abar_t = cos^2((t/T + s) / (1 + s) * pi/2), s = 0.008,
-    betas clipped at 0.999)."""
+    betas clipped at 0.999).
+
+    ``min_signal_rate`` r in (0, 1) bounds the signal rate sqrt(abar_t) from below:
+    abar_t = max(abar_t, r^2), so x0_hat amplifies the network's error at most 1/r times. Where
+    abar_t is above r^2 nothing changes; the steps below it stay at r^2 (beta = 0 after the first).
+    Without it (T = 1000) the linear schedule ends at abar_T = 4.0e-5, the cosine one at 2.4e-9."""
     positive_int(T, "T")
     if kind not in SCHEDULES:
         raise ValueError(f"kind must be one of {SCHEDULES}, got {kind!r}.")
+    if min_signal_rate is not None:
+        check_number(min_signal_rate, "min_signal_rate", above=0, below=1)
     if kind == "linear":
         if not 0 < beta_1 <= beta_T < 1:
             raise ValueError(f"need 0 < beta_1 <= beta_T < 1, got beta_1={beta_1}, beta_T={beta_T}.")
@@ -58,7 +75,12 @@ def make_schedule(T=1000, kind="linear", beta_1=1e-4, beta_T=0.02):
         f = np.cos((np.arange(T + 1) / T + s) / (1 + s) * np.pi / 2) ** 2
         betas = np.clip(1 - f[1:] / f[:-1], 0, 0.999)
     betas = np.concatenate([[0.0], betas])
-    return Schedule(betas=betas, alpha_bar=np.cumprod(1 - betas))
+    alpha_bar = np.cumprod(1 - betas)
+    if min_signal_rate is not None:
+        low = alpha_bar < min_signal_rate ** 2                    # a tail: alpha_bar decreases
+        alpha_bar = np.maximum(alpha_bar, min_signal_rate ** 2)
+        betas[low] = 1 - alpha_bar[low] / alpha_bar[np.flatnonzero(low) - 1]
+    return Schedule(betas=betas, alpha_bar=alpha_bar)
 
 
 def _check_t(t, schedule, x=None):
@@ -174,14 +196,30 @@ class Diffusion(CheckedFit, keras.Model):
 
     ``fit`` and ``evaluate`` check the data first (``checks.run_checked``: arrays in full, a
     tf.data pipeline or a generator batch by batch): the denoiser's example shape, finite
-    values, and images in [-1, 1] (``to_model_range``)."""
+    values, and images in [-1, 1] (``to_model_range``).
+
+    ``min_signal_rate``: see ``make_schedule``. ``ema_decay`` d in (0, 1) keeps an exponential
+    moving average of the denoiser's trainable weights, non-trainable weights of this model
+    (saved with it), updated after every optimizer step; ``ema_warmup`` uses
+    min(d, (1 + n) / (10 + n)) at the n-th update, so the average soon forgets the random start."""
 
     checks_predict = False                      # predict takes (x_t, t), not clean examples
 
-    def __init__(self, denoiser, T=1000, schedule="linear", seed=0, **kwargs):
+    def __init__(self, denoiser, T=1000, schedule="linear", seed=0, min_signal_rate=None, ema_decay=None,
+                 ema_warmup=True, **kwargs):
         super().__init__(**kwargs)
         self.denoiser, self.schedule_kind = denoiser, schedule
-        self.schedule = make_schedule(T, schedule)
+        self.schedule = make_schedule(T, schedule, min_signal_rate=min_signal_rate)
+        self.min_signal_rate = None if min_signal_rate is None else float(min_signal_rate)
+        if ema_decay is not None:
+            ema_decay = check_number(ema_decay, "ema_decay", above=0, below=1)
+            self.ema = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, name=f"ema_{i}")
+                        for i, w in enumerate(denoiser.trainable_weights)]
+            for w_ema, w in zip(self.ema, denoiser.trainable_weights):
+                w_ema.assign(w)
+            self.ema_updates = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False,
+                                               name="ema_updates")
+        self.ema_decay, self.ema_warmup = ema_decay, bool(ema_warmup)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._alpha_bar = ops.convert_to_tensor(self.schedule.alpha_bar, "float32")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -243,8 +281,35 @@ class Diffusion(CheckedFit, keras.Model):
             loss = self.simple_loss(x0)
         grads = tape.gradient(loss, self.denoiser.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.denoiser.trainable_weights))
+        if self.ema_decay is not None:
+            self.update_ema()
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
+
+    def update_ema(self):
+        """w_ema <- d w_ema + (1 - d) w for each trainable weight w of the denoiser."""
+        n = ops.cast(self.ema_updates, "float32")
+        d = ops.minimum(self.ema_decay, (1 + n) / (10 + n)) if self.ema_warmup else self.ema_decay
+        for w_ema, w in zip(self.ema, self.denoiser.trainable_weights):
+            w_ema.assign(d * w_ema + (1 - d) * w)
+        self.ema_updates.assign_add(1)
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """Inside the block the denoiser holds the averaged weights (sample from ``model.denoiser``
+        as usual, or from the network the block yields); on exit the raw weights come back exactly."""
+        if self.ema_decay is None:
+            raise ValueError("this model keeps no moving average of its weights: build it with "
+                             "Diffusion(..., ema_decay=0.999).")
+        weights = self.denoiser.trainable_weights
+        raw = [ops.convert_to_numpy(w) for w in weights]
+        for w, w_ema in zip(weights, self.ema):
+            w.assign(w_ema)
+        try:
+            yield self.denoiser
+        finally:
+            for w, value in zip(weights, raw):
+                w.assign(value)
 
     def test_step(self, data):
         x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -253,6 +318,7 @@ class Diffusion(CheckedFit, keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "T": self.T, "schedule": self.schedule_kind,
+                "min_signal_rate": self.min_signal_rate, "ema_decay": self.ema_decay, "ema_warmup": self.ema_warmup,
                 "denoiser": keras.saving.serialize_keras_object(self.denoiser)}
 
     @classmethod
@@ -298,18 +364,32 @@ def _eps(denoiser, x, t, batch_size):
     return np.concatenate([ops.convert_to_numpy(o) for o in out])
 
 
+def _x0_and_eps(x, eps, ab, clip_x0):
+    """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) and eps; with ``clip_x0`` c, x0_hat
+    clipped to [-c, c] and the eps that the clipped x0_hat implies (Ho et al. 2020's sampler)."""
+    x0_hat = (x - np.sqrt(1 - ab) * eps) / np.sqrt(ab)
+    if clip_x0 is None:
+        return x0_hat, eps
+    x0_hat = np.clip(x0_hat, -clip_x0, clip_x0)
+    return x0_hat, (x - np.sqrt(ab) * x0_hat) / np.sqrt(1 - ab)
+
+
+def _check_clip(clip_x0):
+    return None if clip_x0 is None else check_number(clip_x0, "clip_x0", above=0)
+
+
 def _start(shape, n, seed):
     positive_int(n, "n")
     rng = np.random.default_rng(seed)
     return rng, rng.standard_normal((n,) + tuple(shape)).astype("float32")
 
 
-def ddpm_sample(denoiser, schedule, n, shape, seed=0, batch_size=1000, keep=(), progress=False):
+def ddpm_sample(denoiser, schedule, n, shape, seed=0, batch_size=1000, keep=(), progress=False, clip_x0=None):
     """Ancestral sampling: T network calls from x_T ~ N(0, I), sigma_t^2 = beta_t. Returns
-    (x_0, {t: x_t for t in keep})."""
+    (x_0, {t: x_t for t in keep}). ``clip_x0`` c: every step moves towards x0_hat clipped to [-c, c]."""
     from course_lib.progress import progress_bar
 
-    shape = _check_sampler_args(shape, batch_size)
+    shape, clip_x0 = _check_sampler_args(shape, batch_size), _check_clip(clip_x0)
     rng, x = _start(shape, n, seed)
     kept = {}
     steps = range(schedule.T, 0, -1)
@@ -317,7 +397,7 @@ def ddpm_sample(denoiser, schedule, n, shape, seed=0, batch_size=1000, keep=(), 
         if t in keep:
             kept[t] = x.copy()
         beta, ab = schedule.betas[t], schedule.alpha_bar[t]
-        eps = _eps(denoiser, x, t, batch_size)
+        eps = _x0_and_eps(x, _eps(denoiser, x, t, batch_size), ab, clip_x0)[1]
         x = (x - beta / np.sqrt(1 - ab) * eps) / np.sqrt(1 - beta)
         if t > 1:
             x = x + np.sqrt(beta) * rng.standard_normal(x.shape).astype("float32")
@@ -334,18 +414,21 @@ def ddim_times(T, steps):
 
 
 def ddim_sample(denoiser, schedule, n, shape, steps=50, eta=0.0, seed=0, batch_size=1000, x_T=None,
-                progress=False):
+                progress=False, clip_x0=None):
     """DDIM (Song et al. 2021) on ``steps`` evenly spaced times: ``steps`` network calls; returns x_0.
 
     ``eta = 0`` is deterministic: the same start ``x_T`` (or ``seed``) gives the same sample, a
     map from noise to data. ``eta = 1`` adds the noise of DDPM's ancestral step between the
     visited times (sigma^2 = (1 - abar_s)/(1 - abar_t) (1 - abar_t/abar_s)): on all T steps it is
-    DDPM with the posterior variance; on few steps, "DDPM with a strided schedule"."""
+    DDPM with the posterior variance; on few steps, "DDPM with a strided schedule".
+
+    ``clip_x0`` c clips every x0_hat to [-c, c] (the data's range is [-1, 1]) and steps with the
+    eps it implies; the last step returns x0_hat, so the samples stay in [-c, c]."""
     from course_lib.progress import progress_bar
 
     if not 0 <= eta <= 1:
         raise ValueError(f"eta must be in [0, 1] (0: DDIM, 1: DDPM-like noise), got {eta!r}.")
-    shape = _check_sampler_args(shape, batch_size)
+    shape, clip_x0 = _check_sampler_args(shape, batch_size), _check_clip(clip_x0)
     rng, start = _start(shape, n, seed)
     if x_T is not None:
         x_T = np.array(x_T, "float32")
@@ -358,8 +441,7 @@ def ddim_sample(denoiser, schedule, n, shape, steps=50, eta=0.0, seed=0, batch_s
     pairs = list(zip(times, list(times[1:]) + [0]))
     for t, s in (progress_bar(pairs, desc="DDIM steps") if progress else pairs):
         ab_t, ab_s = schedule.alpha_bar[t], schedule.alpha_bar[s]
-        eps = _eps(denoiser, x, int(t), batch_size)
-        x0_hat = (x - np.sqrt(1 - ab_t) * eps) / np.sqrt(ab_t)
+        x0_hat, eps = _x0_and_eps(x, _eps(denoiser, x, int(t), batch_size), ab_t, clip_x0)
         sigma = eta * np.sqrt((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s))
         x = np.sqrt(ab_s) * x0_hat + np.sqrt(max(1 - ab_s - sigma ** 2, 0.0)) * eps
         if sigma > 0:

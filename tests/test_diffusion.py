@@ -213,3 +213,192 @@ def test_samplers_check_their_start_and_batch_size():
         D.ddpm_sample(eps, s, 3, (2, 0))
     x = D.ddim_sample(eps, s, np.int64(3), (np.int64(2),), steps=np.int64(2), batch_size=np.int64(2))
     np.testing.assert_allclose(x, 0, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------
+# EMA of the weights, x0_hat clipping, a minimum signal rate (issue 24)
+# ---------------------------------------------------------------------------------------
+
+def _ema_model(decay=0.9, warmup=True):
+    keras.utils.set_random_seed(0)
+    model = D.Diffusion(D.build_mlp_denoiser(2, hidden=8, depth=1), T=20, ema_decay=decay, ema_warmup=warmup)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    return model
+
+
+class _RecordWeights(keras.callbacks.Callback):
+    def __init__(self, weights):
+        super().__init__()
+        self.weights, self.seen = weights, [[np.array(w) for w in weights]]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append([np.array(w) for w in self.weights])
+
+
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_after_k_steps_is_the_closed_form_recursion(warmup):
+    model = _ema_model(0.9, warmup)
+    record = _RecordWeights(model.denoiser.trainable_weights)
+    points = np.random.default_rng(0).normal(size=(96, 2)).astype("float32")
+    model.fit(points, batch_size=16, epochs=1, verbose=0, callbacks=[record])         # k = 6 steps
+    k = len(record.seen) - 1
+    assert k == 6 and int(model.ema_updates) == k
+    expected = record.seen[0]                                   # the average starts at the initial weights
+    for n, raw in enumerate(record.seen[1:]):
+        d = min(0.9, (1 + n) / (10 + n)) if warmup else 0.9
+        expected = [d * e + (1 - d) * w for e, w in zip(expected, raw)]
+    for w_ema, e, raw in zip(model.ema, expected, record.seen[-1]):
+        np.testing.assert_allclose(np.array(w_ema), e, rtol=1e-5, atol=1e-6)
+    assert max(np.abs(np.array(w_ema) - raw).max() for w_ema, raw in zip(model.ema, record.seen[-1])) > 1e-3
+
+
+def test_ema_weights_swap_in_the_average_and_restore_the_raw_weights_exactly():
+    model = _ema_model()
+    model.fit(np.random.default_rng(0).normal(size=(64, 2)).astype("float32"), batch_size=16, verbose=0)
+    raw = [np.array(w) for w in model.denoiser.trainable_weights]
+    x, t = np.ones((3, 2), "float32"), np.full(3, 5)
+    out_raw = np.array(model.denoiser([x, t]))
+    with model.ema_weights() as net:
+        assert net is model.denoiser
+        for w, w_ema in zip(net.trainable_weights, model.ema):
+            np.testing.assert_array_equal(np.array(w), np.array(w_ema))
+        assert np.abs(np.array(net([x, t])) - out_raw).max() > 1e-4
+        sample_ema = D.ddim_sample(net, model.schedule, 3, (2,), steps=3)
+    for w, r in zip(model.denoiser.trainable_weights, raw):
+        np.testing.assert_array_equal(np.array(w), r)
+    assert not np.array_equal(sample_ema, D.ddim_sample(model.denoiser, model.schedule, 3, (2,), steps=3))
+    with pytest.raises(RuntimeError, match="inside"):                 # restored on an error too
+        with model.ema_weights():
+            raise RuntimeError("inside")
+    for w, r in zip(model.denoiser.trainable_weights, raw):
+        np.testing.assert_array_equal(np.array(w), r)
+
+
+def test_ema_weights_survive_save_and_load_and_resumable_training_saves_them(tmp_path):
+    from course_lib.checkpoints import _state_variables
+
+    model = _ema_model(0.99)
+    model.fit(np.random.default_rng(0).normal(size=(64, 2)).astype("float32"), batch_size=16, verbose=0)
+    path = tmp_path / "ema.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    assert (loaded.ema_decay, loaded.ema_warmup, int(loaded.ema_updates)) == (0.99, True, 4)
+    for a, b in zip(loaded.ema + [loaded.ema_updates], model.ema + [model.ema_updates]):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+    with model.ema_weights(), loaded.ema_weights():
+        np.testing.assert_array_equal(D.ddim_sample(loaded.denoiser, loaded.schedule, 3, (2,), steps=3),
+                                      D.ddim_sample(model.denoiser, model.schedule, 3, (2,), steps=3))
+    saved = {id(v) for v in _state_variables(model)}               # what checkpoints' resumable state holds
+    assert all(id(v) in saved for v in model.ema + [model.ema_updates])
+
+
+def test_the_committed_checkpoint_loads_unchanged_without_ema():
+    from course_lib import checkpoints
+
+    model = checkpoints.load("diffusion_mnist")
+    assert model.ema_decay is None and model.min_signal_rate is None and len(model.variables) == 35
+    np.testing.assert_array_equal(model.schedule.alpha_bar, D.make_schedule(1000, "linear").alpha_bar)
+    with pytest.raises(ValueError, match=r"keeps no moving average of its weights: build it with "
+                                         r"Diffusion\(\.\.\., ema_decay=0\.999\)"):
+        with model.ema_weights():
+            pass
+
+
+def _today_ddpm(denoiser, schedule, n, shape, seed=0, batch_size=1000):
+    """ddpm_sample before clip_x0 existed, verbatim."""
+    rng, x = D._start(shape, n, seed)
+    for t in range(schedule.T, 0, -1):
+        beta, ab = schedule.betas[t], schedule.alpha_bar[t]
+        eps = D._eps(denoiser, x, t, batch_size)
+        x = (x - beta / np.sqrt(1 - ab) * eps) / np.sqrt(1 - beta)
+        if t > 1:
+            x = x + np.sqrt(beta) * rng.standard_normal(x.shape).astype("float32")
+    return x
+
+
+def _today_ddim(denoiser, schedule, n, shape, steps, eta, seed=0, batch_size=1000):
+    """ddim_sample before clip_x0 existed, verbatim."""
+    rng, x = D._start(shape, n, seed)
+    times = D.ddim_times(schedule.T, steps)
+    for t, s in zip(times, list(times[1:]) + [0]):
+        ab_t, ab_s = schedule.alpha_bar[t], schedule.alpha_bar[s]
+        eps = D._eps(denoiser, x, int(t), batch_size)
+        x0_hat = (x - np.sqrt(1 - ab_t) * eps) / np.sqrt(ab_t)
+        sigma = eta * np.sqrt((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s))
+        x = np.sqrt(ab_s) * x0_hat + np.sqrt(max(1 - ab_s - sigma ** 2, 0.0)) * eps
+        if sigma > 0:
+            x = x + sigma * rng.standard_normal(x.shape).astype("float32")
+    return x.astype("float32")
+
+
+@pytest.mark.parametrize("kind", D.SCHEDULES)
+def test_without_clipping_the_samplers_give_exactly_todays_outputs(kind):
+    keras.utils.set_random_seed(0)
+    net, s = D.build_mlp_denoiser(2, hidden=16, depth=1), D.make_schedule(50, kind)
+    for eta in (0.0, 1.0):
+        today = _today_ddim(net, s, 5, (2,), steps=7, eta=eta, seed=3)
+        np.testing.assert_array_equal(D.ddim_sample(net, s, 5, (2,), steps=7, eta=eta, seed=3), today)
+        np.testing.assert_array_equal(D.ddim_sample(net, s, 5, (2,), steps=7, eta=eta, seed=3, clip_x0=None), today)
+        # a clip far outside every x0_hat: the re-derived eps is the network's, up to rounding
+        np.testing.assert_allclose(D.ddim_sample(net, s, 5, (2,), steps=7, eta=eta, seed=3, clip_x0=1e12), today,
+                                   rtol=1e-4, atol=1e-4)
+    today = _today_ddpm(net, s, 5, (2,), seed=3)
+    np.testing.assert_array_equal(D.ddpm_sample(net, s, 5, (2,), seed=3)[0], today)
+    np.testing.assert_array_equal(D.ddpm_sample(net, s, 5, (2,), seed=3, clip_x0=None)[0], today)
+    np.testing.assert_allclose(D.ddpm_sample(net, s, 5, (2,), seed=3, clip_x0=1e12)[0], today, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("c", [1.0, 0.5])
+def test_clipping_keeps_samples_of_a_network_with_a_huge_x0_inside_minus_c_c(c):
+    s = D.make_schedule(100, "cosine")
+    huge = _oracle(np.full((4, 3), 50.0, "float32"), s)       # x0_hat = 50 at every step
+    samplers = {"DDIM": lambda **kw: D.ddim_sample(huge, s, 4, (3,), steps=10, **kw),
+                "strided DDPM": lambda **kw: D.ddim_sample(huge, s, 4, (3,), steps=10, eta=1.0, **kw),
+                "DDPM": lambda **kw: D.ddpm_sample(huge, s, 4, (3,), **kw)[0]}
+    for name, sample in samplers.items():
+        assert sample().min() > 49, name                         # unclipped: where the network points
+        clipped = sample(clip_x0=c)
+        assert np.abs(clipped).max() <= c + 1e-5, name
+        np.testing.assert_allclose(clipped, c, atol=1e-4)       # x0_hat clipped to c at every step: lands on c
+
+
+@pytest.mark.parametrize("kind", D.SCHEDULES)
+def test_min_signal_rate_bounds_alpha_bar_and_leaves_the_rest_of_the_schedule_alone(kind):
+    plain, floored = D.make_schedule(1000, kind), D.make_schedule(1000, kind, min_signal_rate=0.02)
+    documented = {"linear": 4.0e-5, "cosine": 2.4e-9}[kind]           # make_schedule's docstring
+    assert plain.alpha_bar[-1] == pytest.approx(documented, rel=0.02)
+    assert floored.alpha_bar.min() >= 0.02 ** 2 and floored.alpha_bar[-1] == pytest.approx(0.02 ** 2)
+    above = plain.alpha_bar >= 0.02 ** 2
+    assert 0 < (~above).sum() < 200                                  # a tail, not the whole schedule
+    np.testing.assert_array_equal(floored.alpha_bar[above], plain.alpha_bar[above])
+    np.testing.assert_array_equal(floored.betas[above], plain.betas[above])
+    np.testing.assert_allclose(np.cumprod(1 - floored.betas), floored.alpha_bar, rtol=1e-9)
+    assert np.all(np.diff(floored.alpha_bar) <= 0) and np.all((floored.betas >= 0) & (floored.betas < 1))
+    for r in (1e-6, None):                                           # a floor below abar_T changes nothing
+        np.testing.assert_array_equal(D.make_schedule(1000, kind, min_signal_rate=r).betas, plain.betas)
+    model = D.Diffusion(D.build_mlp_denoiser(2, hidden=4, depth=0), T=1000, schedule=kind, min_signal_rate=0.02)
+    np.testing.assert_array_equal(model.schedule.alpha_bar, floored.alpha_bar)
+    assert D.Diffusion.from_config(model.get_config()).schedule.alpha_bar.min() == floored.alpha_bar.min()
+    x0 = np.full((2, 3), 0.5, "float32")                                # samplers work on the flat tail
+    for eta in (0.0, 1.0):
+        np.testing.assert_allclose(D.ddim_sample(_oracle(x0, floored), floored, 2, (3,), steps=20, eta=eta), x0,
+                                   atol=1e-3)
+
+
+def test_bad_ema_clip_and_floor_settings_raise_value_errors():
+    net = D.build_mlp_denoiser(2, hidden=4, depth=0)
+    for decay in (0, 1, 1.5, -0.1, np.nan, True, "0.9"):
+        with pytest.raises(ValueError, match=r"^ema_decay must be a finite number > 0 and < 1, got "):
+            D.Diffusion(net, T=10, ema_decay=decay)
+    s = D.make_schedule(10)
+    eps = _oracle(np.zeros((3, 2), "float32"), s)
+    for clip in (-1.0, 0, np.inf, "1"):
+        with pytest.raises(ValueError, match=r"^clip_x0 must be a finite number > 0, got "):
+            D.ddim_sample(eps, s, 3, (2,), steps=2, clip_x0=clip)
+        with pytest.raises(ValueError, match=r"^clip_x0 must be a finite number > 0, got "):
+            D.ddpm_sample(eps, s, 3, (2,), clip_x0=clip)
+    for r in (0, 1, -0.5, 2.0, np.nan):
+        with pytest.raises(ValueError, match=r"^min_signal_rate must be a finite number > 0 and < 1, got "):
+            D.make_schedule(10, "cosine", min_signal_rate=r)
+    with pytest.raises(ValueError, match=r"^min_signal_rate must be"):
+        D.Diffusion(net, T=10, min_signal_rate=1.0)
