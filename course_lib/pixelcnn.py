@@ -329,8 +329,188 @@ def build_pixelcnn(kind="categorical", num_classes=None, **sizes):
 
 
 def receptive_field_rows(model):
-    """How many rows above a pixel its prediction can see: (k_A // 2) + L * (k_B // 2)."""
+    """How many rows above a pixel its prediction can see: (k_A // 2) + L * (k_B // 2) for the
+    plain PixelCNN, (k_A // 2 + 1) + (L - 1) * (k // 2) for the gated one (its first vertical
+    convolution is shifted down a row)."""
+    if isinstance(model, GatedPixelCNN):
+        return model.first_kernel // 2 + 1 + (model.gated_layers - 1) * (model.kernel // 2)
     return model.first_kernel // 2 + model.hidden_layers * (model.hidden_kernel // 2)
+
+
+# ---------------------------------------------------------------------------------------
+# The gated PixelCNN: two stacks, no blind spot
+# ---------------------------------------------------------------------------------------
+#
+# A stack of masked 3x3 (or 5x5) convolutions has a blind spot: the mask drops the pixels
+# right of the centre in the row above, and stacking layers never brings them back, so a
+# wedge of past pixels up and to the right is never seen. The gated PixelCNN (van den Oord
+# et al. 2016, "Conditional Image Generation with PixelCNN Decoders", Fig. 1-2) splits each
+# layer in two:
+#
+#   vertical stack    v(i, j) sees whole rows above i (every column within reach)
+#   horizontal stack  h(i, j) sees row i left of j, plus the vertical stack at (i, j)
+#
+# and replaces the ReLU by a gate (eq. 2-4):   y = tanh(W_f * x + V_f c) ⊙ σ(W_g * x + V_g c)
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class GatedBlock(layers.Layer):
+    """One layer of the gated PixelCNN: a vertical and a horizontal stack, each gated.
+
+    With p = kernel_size // 2:
+
+        v_pre = conv_{(p+1) x k}(v)       rows i-p..i of v, columns j-p..j+p
+        h_pre = conv_{1 x (p+1)}(h) + 1x1(v_pre)      row i of h, columns j-p..j
+        v_out = tanh(v_pre_f + V_f c) ⊙ σ(v_pre_g + V_g c)
+        h_out = h + 1x1( tanh(h_pre_f + V_f' c) ⊙ σ(h_pre_g + V_g' c) )    (residual)
+
+    ``first=True`` is the first layer (mask "A"): both convolutions are shifted by one, the
+    vertical one down (v sees rows < i only) and the horizontal one right (h sees columns < j
+    only), and h_out has no residual (its input is the image). In every layer the vertical
+    features at row i depend only on rows above i, so adding them to h leaks no future pixel.
+    ``last=True``: the last layer, whose v_out nothing reads, does not compute it.
+    """
+
+    def __init__(self, filters, kernel_size=3, first=False, num_classes=None, last=False, **kwargs):
+        super().__init__(**kwargs)
+        (self.filters,) = _check_positive_int(filters=filters)
+        _check_kernel_and_type(kernel_size, "B")
+        if kernel_size < 3:
+            raise ValueError(f"kernel_size must be at least 3 (a 1-wide vertical kernel never looks "
+                             f"sideways), got {kernel_size}.")
+        self.kernel_size, self.first, self.last = int(kernel_size), bool(first), bool(last)
+        self.num_classes = None if num_classes is None else _check_positive_int(num_classes=num_classes)[0]
+        p, f2 = self.kernel_size // 2, 2 * self.filters
+        self.v_conv = layers.Conv2D(f2, (p + 1, self.kernel_size), padding="valid", name="v_conv")
+        self.h_conv = layers.Conv2D(f2, (1, p + 1), padding="valid", name="h_conv")
+        self.v_to_h = layers.Conv2D(f2, 1, name="v_to_h")
+        self.h_out = layers.Conv2D(self.filters, 1, name="h_out")
+        if self.num_classes:                # V c: a per-channel bias from the one-hot label
+            self.h_label = layers.Dense(f2, use_bias=False, name="h_label")
+            if not self.last:               # the last layer's vertical output feeds nothing
+                self.v_label = layers.Dense(f2, use_bias=False, name="v_label")
+
+    @staticmethod
+    def gate(pre):
+        f, g = ops.split(pre, 2, axis=-1)
+        return ops.tanh(f) * ops.sigmoid(g)
+
+    def vertical(self, v):
+        """v_pre, the vertical convolution: at row i it sees rows above i only."""
+        p, shift = self.kernel_size // 2, int(self.first)
+        x = ops.pad(v, ((0, 0), (p + shift, 0), (p, p), (0, 0)))   # rows above, both sides
+        v_pre = self.v_conv(x)
+        return v_pre[:, :-1] if shift else v_pre                    # first layer: shift down a row
+
+    def vertical_out(self, v_pre, c=None):
+        """The vertical stack's output, the next layer's v: the gate of v_pre (+ V c)."""
+        return self.gate(v_pre if c is None else v_pre + self.v_label(c)[:, None, None, :])
+
+    def horizontal(self, h, v_pre, c=None):
+        """h_out from h (row i, columns up to j) and the vertical features of the same row."""
+        p, shift = self.kernel_size // 2, int(self.first)
+        x = ops.pad(h, ((0, 0), (0, 0), (p + shift, 0), (0, 0)))   # columns to the left only
+        h_pre = self.h_conv(x)
+        if shift:
+            h_pre = h_pre[:, :, :-1]                                # shift right by one column
+        h_pre = h_pre + self.v_to_h(v_pre)
+        if c is not None:
+            h_pre = h_pre + self.h_label(c)[:, None, None, :]
+        out = self.h_out(self.gate(h_pre))
+        return out if self.first else h + out
+
+    def call(self, v, h, c=None):
+        """(v_out, h_out); v_out is None in the last layer."""
+        v_pre = self.vertical(v)
+        return (None if self.last else self.vertical_out(v_pre, c)), self.horizontal(h, v_pre, c)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "first": self.first, "num_classes": self.num_classes, "last": self.last}
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class GatedPixelCNN(PixelCNN):
+    """The gated PixelCNN (van den Oord et al. 2016): ``gated_layers`` ``GatedBlock``s, the
+    first with kernel ``first_kernel`` (shifted, mask "A"), the others ``kernel``; then the
+    plain PixelCNN's head: 1x1 conv ReLU -> 1x1 conv to logits. With ``num_classes`` the
+    one-hot label enters every gate of both stacks (V c).
+
+    Inputs, outputs, loss, checks, ``log_prob`` and ``sample`` are those of ``PixelCNN``.
+    Every past pixel within ``receptive_field_rows`` rows above is seen: no blind spot.
+    """
+
+    def __init__(self, kind="binary", filters=64, gated_layers=8, first_kernel=7, kernel=3,
+                 head_units=128, levels=256, num_classes=None, image_shape=IMAGE_SHAPE, **kwargs):
+        super(PixelCNN, self).__init__(**kwargs)          # the layers below, not PixelCNN's
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        filters, gated_layers, head_units = _check_positive_int(filters=filters, gated_layers=gated_layers,
+                                                                head_units=head_units)
+        if not isinstance(image_shape, (list, tuple)) or len(image_shape) != 2:
+            raise ValueError(f"image_shape must be (height, width), got {image_shape!r}.")
+        _check_positive_int(height=image_shape[0], width=image_shape[1])
+        self.image_shape = tuple(int(d) for d in image_shape)
+        if kind == "categorical":
+            check_int(levels, "levels", minimum=2)
+        self.kind, self.filters, self.gated_layers = kind, filters, gated_layers
+        self.first_kernel, self.kernel, self.head_units = first_kernel, kernel, head_units
+        self.levels = int(levels) if kind == "categorical" else 2
+        self.num_classes = None if num_classes is None else _check_positive_int(num_classes=num_classes)[0]
+        self.blocks = [GatedBlock(filters, first_kernel if i == 0 else kernel, first=(i == 0),
+                                  num_classes=self.num_classes, last=(i == gated_layers - 1), name=f"gated{i}")
+                       for i in range(gated_layers)]
+        self.head = layers.Dense(head_units, activation="relu", name="head")
+        self.out = layers.Dense(self.levels if kind == "categorical" else 1, name="logits")
+        self.nll_tracker = keras.metrics.Mean(name="loss")
+        self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
+
+    @property
+    def masked(self):          # the plain model's layer list; the gated model has none
+        return []
+
+    def logits_from(self, h):
+        logits = self.out(self.head(h))
+        return logits if self.kind == "categorical" else logits[..., 0]
+
+    def call(self, inputs, training=False):
+        x, c = self._split(inputs)
+        x = self.scale_input(self._as_grid(x))[..., None]
+        c = None if c is None else ops.cast(c, "float32")
+        v = h = x
+        for block in self.blocks:
+            v, h = block(v, h, c)
+        return self.logits_from(h)
+
+    def summary_rows(self):
+        hw = ", ".join(map(str, self.image_shape))
+        rows = []
+        for i, block in enumerate(self.blocks):
+            k, p = block.kernel_size, block.kernel_size // 2
+            what = "shifted (mask A)" if block.first else "+ residual"
+            rows.append({"layer": f"Gated: vertical {p + 1}x{k}, horizontal 1x{p + 1}, {what}"
+                                  + (", label V c" if self.num_classes else ""),
+                         "output shape": f"2 x (None, {hw}, {self.filters})", "params": block.count_params()})
+        rows.append({"layer": "Dense (1x1 conv)", "output shape": f"(None, {hw}, {self.head_units})",
+                     "params": self.head.count_params()})
+        out = f"(None, {hw}, {self.levels})" if self.kind == "categorical" else f"(None, {hw})"
+        rows.append({"layer": "Dense logits (1x1 conv)", "output shape": out, "params": self.out.count_params()})
+        return rows
+
+    def get_config(self):
+        config = keras.Model.get_config(self)
+        return {**config, "kind": self.kind, "filters": self.filters, "gated_layers": self.gated_layers,
+                "first_kernel": self.first_kernel, "kernel": self.kernel, "head_units": self.head_units,
+                "levels": self.levels, "num_classes": self.num_classes, "image_shape": list(self.image_shape)}
+
+
+def build_gated_pixelcnn(kind="binary", num_classes=None, **sizes):
+    """A built ``GatedPixelCNN`` (weights created); ``sizes``: ``filters``, ``gated_layers``,
+    ``first_kernel``, ``kernel``, ``head_units``, ``image_shape``."""
+    model = GatedPixelCNN(kind=kind, num_classes=num_classes,
+                          name=("conditional_" if num_classes else "") + f"gated_pixelcnn_{kind}", **sizes)
+    dummy = np.zeros((1,) + model.image_shape, "float32")
+    model(dummy if num_classes is None else (dummy, np.eye(num_classes, dtype="float32")[:1]))
+    return model
 
 
 # ---------------------------------------------------------------------------------------
@@ -496,6 +676,55 @@ class _FastSampler:
         return np.stack(image, axis=1)
 
 
+class _GatedSampler:
+    """Cached generation for ``GatedPixelCNN``. The vertical stack at row r depends on the rows
+    above r only, so once per row it runs on the image so far and each layer keeps its features
+    of row r; inside the row, each of the W steps runs only the horizontal stack, on that one
+    row (W positions instead of H x W). One row is one compiled call."""
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.model = model
+        self._row = tf.function(self._row_steps, jit_compile=True, reduce_retracing=True)
+
+    def _row_steps(self, x, r, u_row, labels):
+        m = self.model
+        c = labels if m.num_classes else None
+        v, links = m.scale_input(x)[..., None], []
+        for block in m.blocks:
+            v_pre = block.vertical(v)
+            links.append(ops.take(v_pre, r, axis=1)[:, None])          # row r: (n, 1, W, 2F)
+            if not block.last:
+                v = block.vertical_out(v_pre, c)
+
+        def step(col, row):
+            h = m.scale_input(row)[:, None, :, None]                     # (n, 1, W, 1)
+            for block, link in zip(m.blocks, links):
+                h = block.horizontal(h, link, c)
+            logits = ops.take(m.logits_from(h)[:, 0], col, axis=1)
+            pixel = draw_pixel(logits, ops.take(u_row, col, axis=1), m.kind)
+            return ops.slice_update(row, (0, col), pixel[:, None])
+
+        return ops.fori_loop(0, m.image_shape[1], step, ops.zeros_like(u_row))
+
+    def _call(self, x, r, u_row, labels):
+        lab = ops.zeros((len(x), 1)) if labels is None else ops.convert_to_tensor(labels)
+        return ops.convert_to_numpy(self._row(ops.convert_to_tensor(x), ops.convert_to_tensor(r, "int32"),
+                                              ops.convert_to_tensor(u_row), lab))
+
+    def warm(self, labels, u):
+        self._call(np.zeros(u.shape, "float32"), 0, u[:, 0], labels)
+
+    def sample_batch(self, labels, u, on_row=None, start=None, first_row=0):
+        x = np.zeros(u.shape, "float32") if start is None else start.copy()
+        for r in range(first_row, self.model.image_shape[0]):
+            x[:, r] = self._call(x, r, u[:, r], labels)
+            if on_row:
+                on_row()
+        return x
+
+
 class _WholeModelSampler:
     """Per pixel, run the whole model on the partial images and draw pixel (r, c) from its output."""
 
@@ -516,9 +745,9 @@ class _WholeModelSampler:
     def warm(self, labels, u):
         self.logits_of(np.zeros(u.shape, "float32"), labels)
 
-    def sample_batch(self, labels, u, on_row=None, rows=None):
-        x = np.zeros(u.shape, "float32")
-        for r in range(rows or self.model.image_shape[0]):
+    def sample_batch(self, labels, u, on_row=None, rows=None, start=None, first_row=0):
+        x = np.zeros(u.shape, "float32") if start is None else start.copy()
+        for r in range(first_row, rows or self.model.image_shape[0]):
             for c in range(self.model.image_shape[1]):
                 logits = ops.convert_to_tensor(self.logits_of(x, labels))[:, r, c]
                 x[:, r, c] = ops.convert_to_numpy(
@@ -532,7 +761,10 @@ def _sampler(model, method):
     """One sampler object per model and method, so compiled functions are traced once."""
     cache = model.__dict__.setdefault("_course_samplers", {})
     if method not in cache:
-        cache[method] = _FastSampler(model) if method == "fast" else _WholeModelSampler(model, method)
+        if method == "fast":
+            cache[method] = _GatedSampler(model) if isinstance(model, GatedPixelCNN) else _FastSampler(model)
+        else:
+            cache[method] = _WholeModelSampler(model, method)
     return cache[method]
 
 
@@ -598,6 +830,24 @@ def time_sampler(model, n, method, labels=None, batch_size=100, seed=0, rows=Non
         sampler.sample_batch(None if labels_checked is None else labels_checked[s:s + b], u[s:s + b], rows=rows)
         for s in range(0, n, b)])
     return images, (time.perf_counter() - start) * height / rows
+
+
+def complete(model, images, rows, labels=None, seed=0, batch_size=100):
+    """Keep the first ``rows`` rows of each image and sample the rest, pixel by pixel:
+    float32 (n, H, W). The gated model uses its cached sampler; the plain one runs the whole
+    model per pixel (compiled). The same ``seed`` gives the same draws as ``sample``."""
+    x = check_images(model, images)
+    h = model.image_shape[0]
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 0 <= rows < h:
+        raise ValueError(f"rows (the rows kept) must be an integer in 0..{h - 1}, got {rows!r}.")
+    _check_positive_int(batch_size=batch_size)
+    labels, u = _sampler_inputs(model, len(x), labels, seed)
+    sampler = _sampler(model, "fast" if isinstance(model, GatedPixelCNN) else "compiled")
+    x[:, rows:] = 0.0
+    return np.concatenate([
+        sampler.sample_batch(None if labels is None else labels[s:s + batch_size], u[s:s + batch_size],
+                             start=x[s:s + batch_size], first_row=int(rows))
+        for s in range(0, len(x), batch_size)])
 
 
 # ---------------------------------------------------------------------------------------
