@@ -13,6 +13,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Everything below runs inside the virtual environment; jupyter kernels find its python first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
+export TF_ENABLE_ONEDNN_OPTS ?= 1      # oneDNN's CPU kernels also where TensorFlow leaves them off (course_lib/__init__.py)
 # MPLBACKEND is left alone: Jupyter kernels draw inline (and store every figure) only when
 # it is unset, so the targets that start kernels unset it; the unit tests choose Agg themselves.
 BUILD ?= build

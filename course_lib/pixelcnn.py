@@ -1,5 +1,6 @@
 """Autoregressive image models: masked convolutions and the PixelCNN. Introduced in 06a_pixelcnn
-(the conditional model in 06b_pixelcnn_conditional, out-of-distribution scores in 06d_likelihood_ood).
+(the conditional model in 06b_pixelcnn_conditional, out-of-distribution scores in 06d_likelihood_ood,
+the gated PixelCNN without a blind spot in 06e_gated_pixelcnn).
 
     p(x) = prod_i p(x_i | x_<i)            pixels in raster order (row by row, left to right)
 

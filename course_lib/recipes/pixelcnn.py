@@ -27,12 +27,14 @@ RECIPES = {  # name: (network, kind, conditional?, epochs, peak lr, budget minut
     "pixelcnn_conditional": ("plain", "binary", True, 5, 3e-3, 60),
     "pixelcnn_8bit": ("plain", "categorical", False, 4, 3e-3, 60),
     "gated_pixelcnn_binary": ("gated", "binary", False, 5, 3e-3, 60),
+    "gated_pixelcnn_conditional": ("gated", "binary", True, 5, 3e-3, 60),
 }
 NOTEBOOKS = {  # name: the notebooks that load it (``make present`` trains what they need first)
     "pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional", "08a_evaluation", "08b_evaluation"),
     "pixelcnn_conditional": ("06b_pixelcnn_conditional",),
     "pixelcnn_8bit": ("06a_pixelcnn", "06d_likelihood_ood", "09_flows"),
-    "gated_pixelcnn_binary": ("06a_pixelcnn",),
+    "gated_pixelcnn_binary": ("06e_gated_pixelcnn",),
+    "gated_pixelcnn_conditional": ("06e_gated_pixelcnn",),
 }
 
 
