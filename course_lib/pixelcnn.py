@@ -343,12 +343,12 @@ def receptive_field_rows(model):
 # ---------------------------------------------------------------------------------------
 #
 # A stack of masked 3x3 (or 5x5) convolutions has a blind spot: the mask drops the pixels
-# right of the centre in the row above, and stacking layers never brings them back, so a
-# wedge of past pixels up and to the right is never seen. The gated PixelCNN (van den Oord
+# right of the centre in the current row, so each layer reaches at most p columns further
+# right per row it moves up, and a wedge of past pixels up and to the right is never seen. The gated PixelCNN (van den Oord
 # et al. 2016, "Conditional Image Generation with PixelCNN Decoders", Fig. 1-2) splits each
 # layer in two:
 #
-#   vertical stack    v(i, j) sees whole rows above i (every column within reach)
+#   vertical stack    v(i, j) sees a rectangle of the rows above i, p columns wider per layer
 #   horizontal stack  h(i, j) sees row i left of j, plus the vertical stack at (i, j)
 #
 # and replaces the ReLU by a gate (eq. 2-4):   y = tanh(W_f * x + V_f c) ⊙ σ(W_g * x + V_g c)
@@ -437,7 +437,8 @@ class GatedPixelCNN(PixelCNN):
     one-hot label enters every gate of both stacks (V c).
 
     Inputs, outputs, loss, checks, ``log_prob`` and ``sample`` are those of ``PixelCNN``.
-    Every past pixel within ``receptive_field_rows`` rows above is seen: no blind spot.
+    Every past pixel within ``receptive_field_rows`` rows above and first_kernel // 2 +
+    (gated_layers - 1) * (kernel // 2) columns to either side is seen, and the row so far: no blind spot.
     """
 
     def __init__(self, kind="binary", filters=64, gated_layers=8, first_kernel=7, kernel=3,
