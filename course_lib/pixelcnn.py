@@ -304,11 +304,15 @@ class PixelCNN(CheckedFit, keras.Model):
             if self.label_bias:
                 rows.append({"layer": "  + label bias V c", "output shape": grid,
                              "params": self.label_bias[i].count_params()})
-        rows.append({"layer": "Dense (1x1 conv)", "output shape": f"(None, {hw}, {self.head_units})",
-                     "params": self.head.count_params()})
+        return rows + self._head_rows()
+
+    def _head_rows(self):
+        """The summary rows of the 1x1 head, shared by the plain and the gated network."""
+        hw = ", ".join(map(str, self.image_shape))
         out = f"(None, {hw}, {self.levels})" if self.kind == "categorical" else f"(None, {hw})"
-        rows.append({"layer": "Dense logits (1x1 conv)", "output shape": out, "params": self.out.count_params()})
-        return rows
+        return [{"layer": "Dense (1x1 conv)", "output shape": f"(None, {hw}, {self.head_units})",
+                 "params": self.head.count_params()},
+                {"layer": "Dense logits (1x1 conv)", "output shape": out, "params": self.out.count_params()}]
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "filters": self.filters,
@@ -492,11 +496,7 @@ class GatedPixelCNN(PixelCNN):
             rows.append({"layer": f"Gated: vertical {p + 1}x{k}, horizontal 1x{p + 1}, {what}"
                                   + (", label V c" if self.num_classes else ""),
                          "output shape": f"2 x (None, {hw}, {self.filters})", "params": block.count_params()})
-        rows.append({"layer": "Dense (1x1 conv)", "output shape": f"(None, {hw}, {self.head_units})",
-                     "params": self.head.count_params()})
-        out = f"(None, {hw}, {self.levels})" if self.kind == "categorical" else f"(None, {hw})"
-        rows.append({"layer": "Dense logits (1x1 conv)", "output shape": out, "params": self.out.count_params()})
-        return rows
+        return rows + self._head_rows()
 
     def get_config(self):
         config = keras.Model.get_config(self)
