@@ -113,31 +113,42 @@ def cvae_epochs(log=print):
 SAMPLER_STEPS = (10, 20, 50)
 SAMPLER_BUDGET = 20          # network calls per image that a lecture can afford (08: 2,000 images in about a minute)
 SAMPLER_N = 2_000            # samples per sampler, and validation digits they are compared with (08's N_EVAL)
+SAMPLER_CLIPS = (None, 1.0)  # x0_hat as predicted, or clipped to the data's range [-1, 1]
 
 
-def diffusion_sampler(log=print):
-    """08 and 10: the diffusion checkpoint's sampler, DDIM (eta 0) or strided DDPM (eta 1), and
-    its number of steps, by classifier-FID against validation digits."""
+def sampler_candidates(has_ema):
+    """The samplers compared: with a moving average, every (eta, steps, clip) on its weights and
+    the budget's step count on the raw weights beside them; without one, every (eta, steps, clip)."""
+    grid = [{"eta": eta, "steps": steps, "clip_x0": clip} for eta in (0.0, 1.0) for steps in SAMPLER_STEPS
+            for clip in SAMPLER_CLIPS]
+    if not has_ema:
+        return [{**g, "weights": "raw"} for g in grid]
+    return ([{**g, "weights": "EMA"} for g in grid]
+            + [{**g, "weights": "raw"} for g in grid if g["steps"] == SAMPLER_BUDGET])
+
+
+def diffusion_sampler(log=print, model=None):
+    """08 and 10: the diffusion checkpoint's sampler, DDIM (eta 0) or strided DDPM (eta 1), its
+    number of steps, x0 clipping and EMA or raw weights, by classifier-FID against validation digits."""
     from course_lib import checkpoints
     from course_lib import diffusion as D
     from course_lib import metrics as M
 
     d = checkpoints.mnist()
-    model, classifier = checkpoints.load("diffusion_mnist"), checkpoints.load("classifier")
+    model = checkpoints.load("diffusion_mnist") if model is None else model
+    classifier = checkpoints.load("classifier")
     reference = d["x_val"][np.random.default_rng(5).choice(len(d["x_val"]), SAMPLER_N, replace=False)]
     real = M.classifier_outputs(classifier, reference)[0]
     rows = []
-    for eta, name in ((0.0, "DDIM (eta 0)"), (1.0, "strided DDPM (eta 1)")):
-        for steps in SAMPLER_STEPS:
-            t = time.perf_counter()
-            x = D.to_pixels(D.ddim_sample(model.denoiser, model.schedule, SAMPLER_N, (28, 28, 1), steps=steps,
-                                          eta=eta, seed=11, batch_size=500))
-            rows.append({"sampler": name, "eta": eta, "steps": steps,
-                         "val FID": M.fid(real, M.classifier_outputs(classifier, x)[0])})
-            log(f"  {name}, {steps} steps: val FID {rows[-1]['val FID']:.1f} ({time.perf_counter() - t:.0f} s)",
-                flush=True)
+    for sampler in sampler_candidates(model.ema_decay is not None):
+        t = time.perf_counter()
+        x = D.to_pixels(D.sample_with(model, SAMPLER_N, sampler, seed=11))
+        rows.append({"sampler": "DDIM (eta 0)" if sampler["eta"] == 0 else "strided DDPM (eta 1)", **sampler,
+                     "val FID": M.fid(real, M.classifier_outputs(classifier, x)[0])})
+        log(f"  {D.describe_sampler(sampler)}: val FID {rows[-1]['val FID']:.1f} ({time.perf_counter() - t:.0f} s)",
+            flush=True)
     best = min((r for r in rows if r["steps"] <= SAMPLER_BUDGET), key=lambda r: r["val FID"])
-    return {"rows": rows, "chosen": {"sampler": best["sampler"], "eta": best["eta"], "steps": best["steps"]},
+    return {"rows": rows, "chosen": {k: best[k] for k in ("sampler",) + D.SAMPLER_KEYS},
             "budget": SAMPLER_BUDGET,
             "settings": f"the diffusion_mnist checkpoint; {SAMPLER_N:,} samples per sampler (seed 11) against "
                         f"{SAMPLER_N:,} random validation digits (the last 5,000 training digits, seed 5), "

@@ -449,6 +449,41 @@ def ddim_sample(denoiser, schedule, n, shape, steps=50, eta=0.0, seed=0, batch_s
     return x.astype("float32")
 
 
+SAMPLER_KEYS = ("eta", "steps", "clip_x0", "weights")
+
+
+def sample_with(model, n, sampler, seed=0, batch_size=500, progress=False):
+    """``n`` samples of a trained ``Diffusion`` with a named sampler, in the model's range.
+
+    ``sampler``: ``{"eta": 0 or 1, "steps": k}`` (DDIM or strided DDPM on k steps), optionally
+    ``"clip_x0": c`` (or None) and ``"weights": "EMA"`` (the moving average, the default when
+    the model keeps one) or ``"raw"`` (the weights the optimizer left). The choices 08 and 10
+    report are made on validation digits (``choices.diffusion_sampler``)."""
+    if not isinstance(model, Diffusion):
+        raise ValueError(f"model must be a Diffusion, got {type(model).__name__}.")
+    if not isinstance(sampler, dict) or not {"eta", "steps"} <= set(sampler) or set(sampler) - set(SAMPLER_KEYS):
+        raise ValueError(f"sampler must be a dict with keys eta and steps (and optionally clip_x0, weights), "
+                         f"got {sampler!r}.")
+    weights = sampler.get("weights", "raw" if model.ema_decay is None else "EMA")
+    if weights not in ("EMA", "raw"):
+        raise ValueError(f"sampler['weights'] must be 'EMA' or 'raw', got {weights!r}.")
+    with model.ema_weights() if weights == "EMA" else contextlib.nullcontext():
+        return ddim_sample(model.denoiser, model.schedule, n, model.input_shape_, steps=sampler["steps"],
+                           eta=sampler["eta"], seed=seed, batch_size=batch_size, progress=progress,
+                           clip_x0=sampler.get("clip_x0"))
+
+
+def describe_sampler(sampler):
+    """'DDIM, 20 steps, x0 clipped to [-1, 1], EMA weights' and the like."""
+    words = ["DDIM" if sampler["eta"] == 0 else "strided DDPM", f"{sampler['steps']} steps"]
+    if sampler.get("clip_x0") is not None:
+        c = sampler["clip_x0"]
+        words.append(f"x0 clipped to [-{c:g}, {c:g}]")
+    if "weights" in sampler:
+        words.append(f"{sampler['weights']} weights")
+    return ", ".join(words)
+
+
 # ---------------------------------------------------------------------------------------
 # Images
 # ---------------------------------------------------------------------------------------

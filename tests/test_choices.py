@@ -38,7 +38,7 @@ def test_the_chosen_sampler_is_the_best_recorded_one_within_the_budget():
     out = C.result("diffusion_sampler")
     affordable = [r for r in out["rows"] if r["steps"] <= out["budget"]]
     best = min(affordable, key=lambda r: r["val FID"])
-    assert out["chosen"] == {"sampler": best["sampler"], "eta": best["eta"], "steps": best["steps"]}
+    assert out["chosen"] == {k: best[k] for k in ("sampler", "eta", "steps", "clip_x0", "weights")}
     assert {r["steps"] for r in out["rows"]} > {r["steps"] for r in affordable}   # the curve goes beyond the budget
     assert "validation digits" in out["settings"] and "test" not in out["settings"]
 
