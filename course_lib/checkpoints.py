@@ -560,7 +560,8 @@ def manifest_table(directory=None):
             lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {_epochs(spec.epochs)}, ~{spec.budget_minutes} min "
                          "| not yet | | |")
             continue
-        shown = {k: v for k, v in e["figures"].items() if not k.startswith(("validation", "params", "code floats"))}
+        shown = {k: v for k, v in e["figures"].items() if not k.startswith(("validation", "params", "code floats"))
+                 and not isinstance(v, (list, dict))}            # curves and choices: in the manifest
         kept = f", kept epoch {e['kept_epoch']}" if e.get("kept_epoch", e["epochs"]) != e["epochs"] else ""
         lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {_epochs(spec.epochs)}, ~{spec.budget_minutes} min "
                      f"| {_epochs(e['epochs'])}, {e['train_minutes']:.1f} min, {e['images_seen']:,} examples{kept} "

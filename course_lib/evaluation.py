@@ -40,7 +40,7 @@ MODELS = {
     "GAN": ("dcgan", "07", "adversarial"),
     "conditional GAN": ("cgan", "07", "adversarial"),
     "WGAN-GP": ("wgan_mnist", "07b", "adversarial"),
-    "flow": ("flow_mnist", "09", "likelihood"),
+    "flow": ("glow_mnist", "09", "likelihood"),
     "diffusion": ("diffusion_mnist", "10", "likelihood"),
 }
 CONDITIONAL = ("CVAE", "conditional GAN")
@@ -51,7 +51,8 @@ def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
 
     ``x_fit``: training digits in [0, 1], (m, 28, 28): the autoencoder has no prior, so its
     codes of the first 10,000 are fitted by a Gaussian to sample from. ``diffusion_sampler``:
-    ``{"eta": ..., "steps": ...}``, chosen on validation digits (``choices.result("diffusion_sampler")``).
+    ``{"eta": ..., "steps": ..., "clip_x0": ..., "weights": ...}`` (``diffusion.sample_with``), chosen on
+    validation digits (``choices.result("diffusion_sampler")["chosen"]``).
     Conditional models get labels 0-9 in equal numbers (``.labels``)."""
     from course_lib import checkpoints
     from course_lib import diffusion as D
@@ -83,10 +84,8 @@ def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
         elif name == "flow":
             images, kind = F.from_logit(model.sample(n, seed=seed))[..., 0], "samples"
         else:
-            images = D.to_pixels(D.ddim_sample(model.denoiser, model.schedule, n, (28, 28, 1),
-                                               steps=diffusion_sampler["steps"], eta=diffusion_sampler["eta"],
-                                               seed=seed, batch_size=500))
-            kind = f"samples ({'DDIM' if diffusion_sampler['eta'] == 0 else 'strided DDPM'}, {diffusion_sampler['steps']} steps)"
+            sampler = {k: diffusion_sampler[k] for k in D.SAMPLER_KEYS if k in diffusion_sampler}
+            images, kind = D.to_pixels(D.sample_with(model, n, sampler, seed=seed)), f"samples ({D.describe_sampler(sampler)})"
         out.images[name] = np.clip(np.asarray(images, "float32").reshape(n, 28, 28), 0, 1)
         out.kind[name] = kind
         out.binary[name] = (out.images[name] if name == "PixelCNN"

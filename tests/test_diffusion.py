@@ -292,16 +292,59 @@ def test_ema_weights_survive_save_and_load_and_resumable_training_saves_them(tmp
     assert all(id(v) in saved for v in model.ema + [model.ema_updates])
 
 
-def test_the_committed_checkpoint_loads_unchanged_without_ema():
+def test_the_committed_checkpoint_keeps_its_moving_average_and_its_floored_cosine_schedule():
     from course_lib import checkpoints
 
     model = checkpoints.load("diffusion_mnist")
-    assert model.ema_decay is None and model.min_signal_rate is None and len(model.variables) == 35
-    np.testing.assert_array_equal(model.schedule.alpha_bar, D.make_schedule(1000, "linear").alpha_bar)
+    assert (model.ema_decay, model.ema_warmup, model.min_signal_rate) == (0.999, False, 0.02)
+    assert int(model.ema_updates) > 1000
+    np.testing.assert_array_equal(model.schedule.alpha_bar,
+                                  D.make_schedule(1000, "cosine", min_signal_rate=0.02).alpha_bar)
+    with model.ema_weights():
+        averaged = [np.array(w) for w in model.denoiser.trainable_weights]
+    assert max(np.abs(a - np.array(w)).max() for a, w in zip(averaged, model.denoiser.trainable_weights)) > 1e-4
+    plain = D.Diffusion(D.build_mlp_denoiser(2, hidden=8, depth=1), T=10)
     with pytest.raises(ValueError, match=r"keeps no moving average of its weights: build it with "
                                          r"Diffusion\(\.\.\., ema_decay=0\.999\)"):
-        with model.ema_weights():
+        with plain.ema_weights():
             pass
+
+
+def test_sample_with_is_ddim_on_the_weights_and_clipping_it_names():
+    model = _ema_model()
+    x = np.random.default_rng(0).standard_normal((64, 2)).astype("float32")
+    model.fit(x, batch_size=16, epochs=1, verbose=0)
+    sampler = {"eta": 1.0, "steps": 5, "clip_x0": 0.5}
+    with model.ema_weights():
+        on_ema = D.ddim_sample(model.denoiser, model.schedule, 6, (2,), steps=5, eta=1.0, seed=3, clip_x0=0.5)
+    on_raw = D.ddim_sample(model.denoiser, model.schedule, 6, (2,), steps=5, eta=1.0, seed=3, clip_x0=0.5)
+    assert not np.allclose(on_ema, on_raw)
+    np.testing.assert_array_equal(D.sample_with(model, 6, sampler, seed=3), on_ema)          # EMA by default
+    np.testing.assert_array_equal(D.sample_with(model, 6, {**sampler, "weights": "EMA"}, seed=3), on_ema)
+    np.testing.assert_array_equal(D.sample_with(model, 6, {**sampler, "weights": "raw"}, seed=3), on_raw)
+    plain = D.Diffusion(D.build_mlp_denoiser(2, hidden=8, depth=1), T=20)                  # raw by default
+    np.testing.assert_array_equal(D.sample_with(plain, 4, {"eta": 0.0, "steps": 3}),
+                                  D.ddim_sample(plain.denoiser, plain.schedule, 4, (2,), steps=3))
+    assert D.describe_sampler({**sampler, "weights": "raw"}) == "strided DDPM, 5 steps, x0 clipped to [-0.5, 0.5], raw weights"
+    assert D.describe_sampler({"eta": 0.0, "steps": 20, "clip_x0": None}) == "DDIM, 20 steps"
+
+
+@pytest.mark.parametrize("sampler, message", [
+    ({"eta": 0.0}, r"sampler must be a dict with keys eta and steps"),
+    ({"eta": 0.0, "steps": 3, "guidance": 2}, r"sampler must be a dict with keys eta and steps"),
+    ([0.0, 3], r"sampler must be a dict"),
+    ({"eta": 0.0, "steps": 3, "weights": "ema"}, r"sampler\['weights'\] must be 'EMA' or 'raw', got 'ema'"),
+    ({"eta": 0.0, "steps": 0}, r"steps must be an integer in 1\.\.20, got 0"),
+    ({"eta": 0.0, "steps": 3, "clip_x0": -1}, r"clip_x0 must be"),
+])
+def test_sample_with_rejects_a_bad_sampler(sampler, message):
+    with pytest.raises(ValueError, match=message):
+        D.sample_with(_ema_model(), 2, sampler)
+
+
+def test_sample_with_takes_a_diffusion_model_only():
+    with pytest.raises(ValueError, match=r"model must be a Diffusion, got Functional"):
+        D.sample_with(D.build_mlp_denoiser(2, hidden=8, depth=1), 2, {"eta": 0.0, "steps": 2})
 
 
 def _today_ddpm(denoiser, schedule, n, shape, seed=0, batch_size=1000):
