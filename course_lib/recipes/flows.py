@@ -35,7 +35,7 @@ def specs(register, tiny=False):
         x = x if idx is None else x[idx]
         return float(F.bits_per_dim(F.log_prob_8bit(model, x, seed=7)).mean())
 
-    register(Spec("flow_mnist", ("09_flows", "08a_evaluation", "08b_evaluation"),
+    register(Spec("flow_mnist", ("09_flows",),
                   f"RealNVP, multiscale: {sizes['couplings']} affine couplings at each of 3 scales, "
                   f"s/t networks of {sizes['hidden']} channels", epochs, 25,
                   {**sizes, "batch_size": batch, "peak_lr": peak_lr,
