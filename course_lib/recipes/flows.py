@@ -35,6 +35,16 @@ def specs(register, tiny=False):
         x = x if idx is None else x[idx]
         return float(F.bits_per_dim(F.log_prob_8bit(model, x, seed=7)).mean())
 
+    def validate(model):                                  # both flows are scored alike
+        return "validation bits/dim (1,000 digits)", score(model, "val", np.arange(size(1000, 8)))
+
+    def evaluate(model):
+        return {"test bits/dim (10,000 digits, one dequantization each)": score(model, "test"),
+                "validation bits/dim": score(model, "val"), "params": model.count_params()}
+
+    def check(model):
+        return "bits/dim, 200 fixed test digits", score(model, "test", subset())
+
     register(Spec("flow_mnist", ("09_flows",),
                   f"RealNVP, multiscale: {sizes['couplings']} affine couplings at each of 3 scales, "
                   f"s/t networks of {sizes['hidden']} channels", epochs, 25,
@@ -42,10 +52,7 @@ def specs(register, tiny=False):
                    "optimizer": "flows.make_optimizer (Adam, cosine to 5%, global clipnorm 100)",
                    "data": "8-bit levels, dequantized afresh each epoch, logit", "train images": "55,000"},
                   build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]),
-                  lambda m: ("validation bits/dim (1,000 digits)", score(m, "val", np.arange(size(1000, 8)))),
-                  lambda m: {"test bits/dim (10,000 digits, one dequantization each)": score(m, "test"),
-                             "validation bits/dim": score(m, "val"), "params": m.count_params()},
-                  lambda m: ("bits/dim, 200 fixed test digits", score(m, "test", subset()))))
+                  validate, evaluate, check))
 
     glow_epochs = size(GLOW_EPOCHS, 1)
     glow = size(GLOW_SIZES, dict(GLOW_SIZES, steps=1, hidden=8))
@@ -67,7 +74,4 @@ def specs(register, tiny=False):
                    "optimizer": "flows.make_optimizer (Adam, cosine to 5%, global clipnorm 100)",
                    "data": "8-bit levels, dequantized afresh each epoch, logit", "train images": "55,000"},
                   build_glow, compile_glow, fit_epoch, size(55_000, TINY_SPLITS["fit"]),
-                  lambda m: ("validation bits/dim (1,000 digits)", score(m, "val", np.arange(size(1000, 8)))),
-                  lambda m: {"test bits/dim (10,000 digits, one dequantization each)": score(m, "test"),
-                             "validation bits/dim": score(m, "val"), "params": m.count_params()},
-                  lambda m: ("bits/dim, 200 fixed test digits", score(m, "test", subset()))))
+                  validate, evaluate, check))
