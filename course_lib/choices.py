@@ -156,8 +156,136 @@ def diffusion_sampler(log=print, model=None):
                         f"{SAMPLER_BUDGET} network calls per image"}
 
 
+# ---------------------------------------------------------------------------------------
+# 07b: the WGAN-GP's settings, and both GANs' spread over seeds and learning rates
+# ---------------------------------------------------------------------------------------
+
+GAN_MINUTES = 3.0            # each comparison run's training time: a third of the dcgan checkpoint's 9 minutes
+GAN_BATCH = 128
+GAN_FID_N = 5_000            # samples per run, against the 5,000 validation digits (the checkpoints' validate)
+WGAN_GRID = [{"n_critic": n, "lr": lr, "betas": betas, "gp_weight": 10.0}
+             for n in (1, 5) for lr in (1e-4, 3e-4, 1e-3) for betas in ((0.5, 0.9), (0.0, 0.9))]
+WGAN_GP_WEIGHTS = (1.0, 30.0)  # the penalty's weight, tried on the best of the grid beside its 10
+STABILITY_SEEDS = (0, 1, 2)
+STABILITY_LR_FACTORS = (1 / 3, 3.0)
+
+
+def _gan_model(kind, setting, seed):
+    """A fresh DCGAN or WGAN-GP of 07 / 07b with ``setting``'s optimizer, weights drawn from ``seed``."""
+    from course_lib import gan as G
+    from course_lib import wgan as W
+
+    keras.utils.set_random_seed(seed)
+    if kind == "dcgan":
+        model = G.build_gan(64, seed=seed)
+        model.compile(*G.dcgan_optimizers(learning_rate=setting["lr"], beta_1=setting["betas"][0]))
+    else:
+        model = W.build_wgan(64, n_critic=setting["n_critic"], gp_weight=setting["gp_weight"], seed=seed)
+        model.compile(*W.wgan_optimizers(setting["lr"], tuple(setting["betas"])))
+    return model
+
+
+def _gan_batches(x, seed):
+    import tensorflow as tf
+
+    return (tf.data.Dataset.from_tensor_slices(x[..., None]).shuffle(len(x), seed=seed).repeat()
+            .batch(GAN_BATCH, drop_remainder=True).prefetch(2))
+
+
+def _step_seconds(kind, setting, x, steps=60):
+    """Seconds per generator step on this machine (after a warm-up call), for equal-minutes budgets."""
+    model = _gan_model(kind, setting, seed=0)
+    model.fit(_gan_batches(x, 0), epochs=1, steps_per_epoch=5, verbose=0)
+    t = time.perf_counter()
+    model.fit(_gan_batches(x, 0), epochs=1, steps_per_epoch=steps, verbose=0)
+    return (time.perf_counter() - t) / steps
+
+
+class _GanRuns:
+    """Trains a GAN setting for GAN_MINUTES of this machine's time (a fixed number of generator steps,
+    from a timing of each kind of step made first) and scores it on validation digits."""
+
+    def __init__(self, log):
+        from course_lib import checkpoints
+        from course_lib import metrics as M
+
+        d = checkpoints.mnist()
+        self.x, self.log, self.costs, self.M = d["x_fit"], log, {}, M
+        self.classifier = checkpoints.load("classifier")
+        self.real = M.classifier_outputs(self.classifier, d["x_val"][:GAN_FID_N])[0]
+
+    def steps(self, kind, setting):
+        key = "dcgan" if kind == "dcgan" else f"WGAN-GP, {setting['n_critic']} critic steps"
+        if key not in self.costs:
+            self.costs[key] = _step_seconds(kind, setting, self.x)
+        return key, int(GAN_MINUTES * 60 / self.costs[key])
+
+    def __call__(self, kind, setting, seed=0):
+        key, steps = self.steps(kind, setting)
+        t = time.perf_counter()
+        model = _gan_model(kind, setting, seed)
+        model.fit(_gan_batches(self.x, seed), epochs=1, steps_per_epoch=steps, verbose=0)
+        images = model.generate(GAN_FID_N, seed=1)[..., 0]
+        fid = (float(self.M.fid(self.M.classifier_outputs(self.classifier, images)[0], self.real))
+               if np.isfinite(images).all() else float("nan"))       # a diverged run has no FID
+        row = {"model": kind, **setting, "betas": list(setting["betas"]), "seed": seed, "generator steps": steps,
+               "val FID": fid if np.isfinite(fid) else None}
+        self.log(f"  {kind} {setting}, seed {seed}: {steps} steps, val FID {fid:.1f} "
+                 f"({time.perf_counter() - t:.0f} s)", flush=True)
+        return row
+
+
+def _rank(row):
+    return np.inf if row["val FID"] is None else row["val FID"]
+
+
+def wgan_settings(log=print):
+    """07b: the WGAN-GP's critic steps, Adam rate and betas, then its penalty weight, by validation
+    FID after equal minutes of training (GAN_MINUTES each)."""
+    runs = _GanRuns(log)
+    rows = [runs("wgan", setting) for setting in WGAN_GRID]
+    best = min(rows, key=_rank)
+    base = {k: best[k] for k in ("n_critic", "lr", "gp_weight")} | {"betas": tuple(best["betas"])}
+    rows += [runs("wgan", {**base, "gp_weight": w}) for w in WGAN_GP_WEIGHTS]
+    best = min(rows, key=_rank)
+    return {"rows": rows, "chosen": {k: best[k] for k in ("n_critic", "lr", "betas", "gp_weight")},
+            "seconds per generator step": runs.costs,
+            "settings": f"07's DCGAN networks as a WGAN-GP, z of size 64, batches of {GAN_BATCH}, seed 0; each run "
+                        f"trains {GAN_MINUTES:g} minutes of this machine's time (generator steps = minutes / the "
+                        f"seconds per step timed first); classifier-FID of {GAN_FID_N:,} samples against the "
+                        f"{GAN_FID_N:,} validation digits; the grid first (penalty weight 10), then the weights "
+                        f"{', '.join(f'{w:g}' for w in WGAN_GP_WEIGHTS)} on the grid's best"}
+
+
+def gan_stability(log=print):
+    """07b: the spread of validation FID over seeds and learning rates, for the DCGAN and the
+    WGAN-GP at their chosen settings (GAN_MINUTES of training each)."""
+    from course_lib import gan as G
+
+    chosen = result("wgan_settings")["chosen"]
+    settings = {"dcgan": {"lr": G.DCGAN_LEARNING_RATE, "betas": (G.DCGAN_BETA_1, 0.999)},
+                "wgan": {**chosen, "betas": tuple(chosen["betas"])}}
+    runs, rows = _GanRuns(log), []
+    for kind, setting in settings.items():
+        rows += [{**runs(kind, setting, seed), "lr factor": 1.0} for seed in STABILITY_SEEDS]
+        rows += [{**runs(kind, {**setting, "lr": setting["lr"] * f}, 0), "lr factor": f} for f in STABILITY_LR_FACTORS]
+    summary = {}
+    for kind in settings:
+        seeds = [_rank(r) for r in rows if r["model"] == kind and r["lr factor"] == 1.0]
+        lrs = [_rank(r) for r in rows if r["model"] == kind and r["seed"] == 0]
+        summary[kind] = {"seeds: min, max": [min(seeds), max(seeds)], "seeds: mean": float(np.mean(seeds)),
+                         "learning rates: min, max": [min(lrs), max(lrs)]}
+    return {"rows": rows, "summary": summary, "seconds per generator step": runs.costs,
+            "settings": f"each model at its checkpoint's settings (the WGAN-GP's chosen by wgan_settings), seeds "
+                        f"{', '.join(map(str, STABILITY_SEEDS))}, then learning rate x "
+                        f"{', '.join(f'{f:.3g}' for f in STABILITY_LR_FACTORS)} with seed 0; {GAN_MINUTES:g} minutes "
+                        f"of training each; classifier-FID of {GAN_FID_N:,} samples against the {GAN_FID_N:,} "
+                        "validation digits"}
+
+
 COMPARISONS = {"vae_decoder_schedule": vae_decoder_schedule, "cvae_epochs": cvae_epochs,
-               "diffusion_sampler": diffusion_sampler}
+               "diffusion_sampler": diffusion_sampler, "wgan_settings": wgan_settings,
+               "gan_stability": gan_stability}
 
 
 def result(name, path=None):
