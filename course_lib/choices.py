@@ -1,6 +1,6 @@
 """Choices made on the validation split that a notebook reports but cannot afford to re-run.
 
-Introduced in 04b_vae_likelihood and 05_cvae (the diffusion sampler: 08a_evaluation and 10_diffusion). A lecture notebook has minutes; comparing four
+Introduced in 04b_vae_likelihood and 05_cvae (the diffusion sampler: 08a_evaluation and 10b_diffusion_mnist; the GANs: 07b_wgan). A lecture notebook has minutes; comparing four
 ways to train a VAE takes longer. ``make choices`` runs each comparison here, on the
 validation split only (the last 5,000 training digits, binarized with the course's fixed
 seed; the test set plays no part), and writes what it measured to ``bench/choices.json``
@@ -165,6 +165,7 @@ GAN_BATCH = 128
 GAN_FID_N = 5_000            # samples per run, against the 5,000 validation digits (the checkpoints' validate)
 WGAN_GRID = [{"n_critic": n, "lr": lr, "betas": betas, "gp_weight": 10.0}
              for n in (1, 5) for lr in (1e-4, 3e-4, 1e-3) for betas in ((0.5, 0.9), (0.0, 0.9))]
+RATE_STEP, WGAN_EDGE_STEPS = 3.0, 2   # a best rate at the grid's edge is tried once more beyond it, up to twice
 WGAN_GP_WEIGHTS = (1.0, 30.0)  # the penalty's weight, tried on the best of the grid beside its 10
 STABILITY_SEEDS = (0, 1, 2)
 STABILITY_LR_FACTORS = (1 / 3, 3.0)
@@ -203,16 +204,28 @@ def _step_seconds(kind, setting, x, steps=60):
 
 class _GanRuns:
     """Trains a GAN setting for GAN_MINUTES of this machine's time (a fixed number of generator steps,
-    from a timing of each kind of step made first) and scores it on validation digits."""
+    from a timing of each kind of step made first) and scores it on validation digits. ``previous``, a
+    recorded result of the same comparison, lends its timings and the rows it measured: a run with the
+    same setting, seed and number of steps is that row, not trained again (the code is deterministic
+    up to the order of float sums)."""
 
-    def __init__(self, log):
+    def __init__(self, log, previous=None):
         from course_lib import checkpoints
         from course_lib import metrics as M
 
         d = checkpoints.mnist()
-        self.x, self.log, self.costs, self.M = d["x_fit"], log, {}, M
+        self.x, self.log, self.M = d["x_fit"], log, M
+        previous = previous or {}
+        self.costs = dict(previous.get("seconds per generator step", {}))
+        self.done = {self._key(r): r for r in previous.get("rows", [])}
+        self.reused = 0
         self.classifier = checkpoints.load("classifier")
         self.real = M.classifier_outputs(self.classifier, d["x_val"][:GAN_FID_N])[0]
+
+    @staticmethod
+    def _key(row):
+        return (row["model"], row.get("n_critic"), float(row["lr"]), tuple(row["betas"]), row.get("gp_weight"),
+                row["seed"], row["generator steps"])
 
     def steps(self, kind, setting):
         key = "dcgan" if kind == "dcgan" else f"WGAN-GP, {setting['n_critic']} critic steps"
@@ -222,14 +235,17 @@ class _GanRuns:
 
     def __call__(self, kind, setting, seed=0):
         key, steps = self.steps(kind, setting)
+        row = {"model": kind, **setting, "betas": list(setting["betas"]), "seed": seed, "generator steps": steps}
+        if self._key(row) in self.done:
+            self.reused += 1
+            return {**row, "val FID": self.done[self._key(row)]["val FID"]}
         t = time.perf_counter()
         model = _gan_model(kind, setting, seed)
         model.fit(_gan_batches(self.x, seed), epochs=1, steps_per_epoch=steps, verbose=0)
         images = model.generate(GAN_FID_N, seed=1)[..., 0]
         fid = (float(self.M.fid(self.M.classifier_outputs(self.classifier, images)[0], self.real))
                if np.isfinite(images).all() else float("nan"))       # a diverged run has no FID
-        row = {"model": kind, **setting, "betas": list(setting["betas"]), "seed": seed, "generator steps": steps,
-               "val FID": fid if np.isfinite(fid) else None}
+        row["val FID"] = fid if np.isfinite(fid) else None
         self.log(f"  {kind} {setting}, seed {seed}: {steps} steps, val FID {fid:.1f} "
                  f"({time.perf_counter() - t:.0f} s)", flush=True)
         return row
@@ -239,22 +255,43 @@ def _rank(row):
     return np.inf if row["val FID"] is None else row["val FID"]
 
 
+def _finite(value):
+    return float(value) if np.isfinite(value) else None
+
+
+def _recorded(name):
+    try:
+        return result(name)
+    except ChoiceError:
+        return {}
+
+
 def wgan_settings(log=print):
     """07b: the WGAN-GP's critic steps, Adam rate and betas, then its penalty weight, by validation
     FID after equal minutes of training (GAN_MINUTES each)."""
-    runs = _GanRuns(log)
+    runs = _GanRuns(log, _recorded("wgan_settings"))
     rows = [runs("wgan", setting) for setting in WGAN_GRID]
     best = min(rows, key=_rank)
+    rates = sorted({g["lr"] for g in WGAN_GRID})
+    for _ in range(WGAN_EDGE_STEPS):       # the best rate at the grid's edge: one more step beyond it
+        lr = best["lr"]
+        if lr not in (rates[0], rates[-1]):
+            break
+        lr = lr * RATE_STEP if lr == rates[-1] else lr / RATE_STEP
+        rates = sorted(rates + [lr])
+        rows.append(runs("wgan", {k: best[k] for k in ("n_critic", "gp_weight")} | {"lr": lr, "betas": tuple(best["betas"])}))
+        best = min(rows, key=_rank)
     base = {k: best[k] for k in ("n_critic", "lr", "gp_weight")} | {"betas": tuple(best["betas"])}
     rows += [runs("wgan", {**base, "gp_weight": w}) for w in WGAN_GP_WEIGHTS]
     best = min(rows, key=_rank)
     return {"rows": rows, "chosen": {k: best[k] for k in ("n_critic", "lr", "betas", "gp_weight")},
-            "seconds per generator step": runs.costs,
+            "seconds per generator step": runs.costs, "rows reused from the previous record": runs.reused,
             "settings": f"07's DCGAN networks as a WGAN-GP, z of size 64, batches of {GAN_BATCH}, seed 0; each run "
                         f"trains {GAN_MINUTES:g} minutes of this machine's time (generator steps = minutes / the "
                         f"seconds per step timed first); classifier-FID of {GAN_FID_N:,} samples against the "
-                        f"{GAN_FID_N:,} validation digits; the grid first (penalty weight 10), then the weights "
-                        f"{', '.join(f'{w:g}' for w in WGAN_GP_WEIGHTS)} on the grid's best"}
+                        f"{GAN_FID_N:,} validation digits; the grid first (penalty weight 10); if its best rate is "
+                        f"at the grid's edge, the rate x or / {RATE_STEP:g} beyond it (at most {WGAN_EDGE_STEPS} "
+                        f"times); then the weights {', '.join(f'{w:g}' for w in WGAN_GP_WEIGHTS)} on the best"}
 
 
 def gan_stability(log=print):
@@ -262,10 +299,14 @@ def gan_stability(log=print):
     WGAN-GP at their chosen settings (GAN_MINUTES of training each)."""
     from course_lib import gan as G
 
-    chosen = result("wgan_settings")["chosen"]
+    tuned, previous = result("wgan_settings"), _recorded("gan_stability")
     settings = {"dcgan": {"lr": G.DCGAN_LEARNING_RATE, "betas": (G.DCGAN_BETA_1, 0.999)},
-                "wgan": {**chosen, "betas": tuple(chosen["betas"])}}
-    runs, rows = _GanRuns(log), []
+                "wgan": {**tuned["chosen"], "betas": tuple(tuned["chosen"]["betas"])}}
+    # the WGAN-GP's timing and its seed-0 run at the chosen setting come from wgan_settings' record
+    lent = {"seconds per generator step": {**tuned["seconds per generator step"],
+                                           **previous.get("seconds per generator step", {})},
+            "rows": tuned["rows"] + previous.get("rows", [])}
+    runs, rows = _GanRuns(log, lent), []
     for kind, setting in settings.items():
         rows += [{**runs(kind, setting, seed), "lr factor": 1.0} for seed in STABILITY_SEEDS]
         rows += [{**runs(kind, {**setting, "lr": setting["lr"] * f}, 0), "lr factor": f} for f in STABILITY_LR_FACTORS]
@@ -273,14 +314,18 @@ def gan_stability(log=print):
     for kind in settings:
         seeds = [_rank(r) for r in rows if r["model"] == kind and r["lr factor"] == 1.0]
         lrs = [_rank(r) for r in rows if r["model"] == kind and r["seed"] == 0]
-        summary[kind] = {"seeds: min, max": [min(seeds), max(seeds)], "seeds: mean": float(np.mean(seeds)),
-                         "learning rates: min, max": [min(lrs), max(lrs)]}
+        summary[kind] = {"seeds: min, max": [_finite(min(seeds)), _finite(max(seeds))],
+                         "seeds: mean": _finite(float(np.mean(seeds))),
+                         "learning rates: min, max": [_finite(min(lrs)), _finite(max(lrs))],
+                         "runs without an FID (diverged)": sum(r["val FID"] is None for r in rows if r["model"] == kind)}
     return {"rows": rows, "summary": summary, "seconds per generator step": runs.costs,
+            "rows reused from earlier records": runs.reused,
             "settings": f"each model at its checkpoint's settings (the WGAN-GP's chosen by wgan_settings), seeds "
                         f"{', '.join(map(str, STABILITY_SEEDS))}, then learning rate x "
                         f"{', '.join(f'{f:.3g}' for f in STABILITY_LR_FACTORS)} with seed 0; {GAN_MINUTES:g} minutes "
                         f"of training each; classifier-FID of {GAN_FID_N:,} samples against the {GAN_FID_N:,} "
-                        "validation digits"}
+                        "validation digits; the WGAN-GP's seconds per step and its seed-0 run come from "
+                        "wgan_settings' record, the DCGAN's step is timed here"}
 
 
 COMPARISONS = {"vae_decoder_schedule": vae_decoder_schedule, "cvae_epochs": cvae_epochs,

@@ -201,6 +201,38 @@ def plot_curves(series, xlabel, ylabel, title=None, logy=False, logx=False, mark
     return fig
 
 
+def plot_rate_and_seed_spread(runs, ylabel, title=None, xlabel="learning rate / the model's own"):
+    """How a score moves with the learning rate and with the seed, one colour per model (07b).
+    ``runs`` maps a label to ``{"rates": (factors, values), "seeds": values}``: a line over the
+    learning-rate factors (log axis; one seed), and the other seeds' values as hollow markers at
+    factor 1, spread sideways a little so that equal values stay visible. Returns the Figure."""
+    if not runs:
+        raise ValueError("runs is empty: give {label: {'rates': (factors, values), 'seeds': values}}.")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    for k, (label, run) in enumerate(runs.items()):
+        if set(run) != {"rates", "seeds"}:
+            raise ValueError(f"{label!r}: expected the keys 'rates' and 'seeds', got {sorted(run)}.")
+        factors, values = (np.asarray(v, dtype="float64") for v in run["rates"])
+        seeds = np.asarray(run["seeds"], dtype="float64")
+        if factors.shape != values.shape or factors.ndim != 1 or not len(factors) or not (factors > 0).all():
+            raise ValueError(f"{label!r}: 'rates' needs positive factors and as many values, got shapes "
+                             f"{factors.shape} and {values.shape}.")
+        order = np.argsort(factors)
+        (line,) = ax.plot(factors[order], values[order], marker="o", lw=1.5, label=f"{label}: learning rates")
+        if len(seeds):
+            jitter = 1.0 + 0.04 * (np.arange(len(seeds)) - (len(seeds) - 1) / 2) + 0.02 * k
+            ax.scatter(jitter, seeds, s=40, facecolors="none", edgecolors=line.get_color(), zorder=3,
+                       label=f"{label}: seeds")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_pmfs(pmfs, support=None, title=None, xlabel="x"):
     """Grouped bar chart of discrete distributions; ``pmfs`` maps a label to a probability vector.
 

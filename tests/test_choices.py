@@ -28,6 +28,9 @@ def test_every_comparison_is_recorded_with_its_command():
         for row in out["rows"]:
             if name == "diffusion_sampler":
                 assert 0 < row["val FID"] < 300 and row["eta"] in (0.0, 1.0) and row["steps"] >= 1, row
+            elif name in ("wgan_settings", "gan_stability"):
+                assert row["model"] in ("dcgan", "wgan") and row["generator steps"] > 0, row
+                assert row["val FID"] is None or 0 < row["val FID"] < 500, row
             else:
                 assert 60 < row["val NLL"] < 250 and 0 < row["std error"] < 5, (name, row)
 
@@ -50,3 +53,34 @@ def test_the_recorded_comparisons_cover_what_the_notebooks_compare():
         ((512, 512), "constant", 1), ((512, 512), "cosine", 1)}
     cvae = C.result("cvae_epochs")["rows"]
     assert {(r["model"], r["epochs"]) for r in cvae} == {("VAE", 8), ("VAE", 10), ("CVAE", 8), ("CVAE", 10)}
+
+
+def test_the_gan_comparisons_train_equal_minutes_and_choose_the_lowest_validation_fid():
+    """07b: every WGAN-GP setting of the grid and every penalty weight was run; the chosen one has the
+    lowest validation FID; runs of one kind of step got one number of generator steps (equal minutes),
+    and a kind with more critic steps per generator step got fewer of them."""
+    out = C.result("wgan_settings")
+    key = lambda r: (r["n_critic"], r["lr"], tuple(r["betas"]), r["gp_weight"])  # noqa: E731
+    grid = {key(g) for g in C.WGAN_GRID}
+    assert grid <= {key(r) for r in out["rows"]}
+    rates = sorted(g["lr"] for g in C.WGAN_GRID)
+    beyond = [r["lr"] for r in out["rows"] if not rates[0] <= r["lr"] <= rates[-1]]       # the edge's extension
+    assert len(out["rows"]) == len(grid) + len(beyond) + len(C.WGAN_GP_WEIGHTS) and len(beyond) <= C.WGAN_EDGE_STEPS
+    assert all(r["gp_weight"] == 10.0 for r in out["rows"][:len(grid) + len(beyond)])
+    assert {r["gp_weight"] for r in out["rows"][len(grid) + len(beyond):]} == set(C.WGAN_GP_WEIGHTS)
+    scored = [r for r in out["rows"] if r["val FID"] is not None]
+    best = min(scored, key=lambda r: r["val FID"])
+    assert out["chosen"] == {"n_critic": best["n_critic"], "lr": best["lr"], "betas": best["betas"],
+                             "gp_weight": best["gp_weight"]}
+    steps = {}
+    for r in out["rows"]:
+        steps.setdefault(r["n_critic"], set()).add(r["generator steps"])
+    assert all(len(v) == 1 for v in steps.values()) and min(steps[1]) > min(steps[5])
+    stability = C.result("gan_stability")
+    for kind in ("dcgan", "wgan"):
+        rows = [r for r in stability["rows"] if r["model"] == kind]
+        assert sorted(r["seed"] for r in rows if r["lr factor"] == 1.0) == list(C.STABILITY_SEEDS)
+        assert sorted(r["lr factor"] for r in rows if r["seed"] == 0) == sorted((1.0, *C.STABILITY_LR_FACTORS))
+    chosen_wgan = [r for r in stability["rows"] if r["model"] == "wgan"]
+    assert all((r["n_critic"], r["gp_weight"], r["betas"]) == (out["chosen"]["n_critic"], out["chosen"]["gp_weight"],
+                                                              out["chosen"]["betas"]) for r in chosen_wgan)

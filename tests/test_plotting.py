@@ -284,3 +284,23 @@ def test_plot_scatter_groups_draws_one_labelled_set_per_group():
     assert ax.get_xlabel() == "x" and ax.get_legend() is not None
     with pytest.raises(ValueError, match="same length"):
         plot_scatter_groups({"a": ([1, 2], [1])}, "x", "y")
+
+
+def test_plot_rate_and_seed_spread_draws_a_line_per_model_and_the_seeds_at_factor_one():
+    from course_lib.plotting import plot_rate_and_seed_spread
+
+    fig = plot_rate_and_seed_spread({"a": {"rates": ([3.0, 1 / 3, 1.0], [5.0, 4.0, 2.0]), "seeds": [2.0, 2.5, 3.0]},
+                                     "b": {"rates": ([1.0], [7.0]), "seeds": []}}, "FID", title="t")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["a: learning rates", "b: learning rates"]
+    assert list(ax.lines[0].get_xdata()) == [1 / 3, 1.0, 3.0] and list(ax.lines[0].get_ydata()) == [4.0, 2.0, 5.0]
+    assert len(ax.collections) == 1 and ax.collections[0].get_label() == "a: seeds"
+    offsets = ax.collections[0].get_offsets()
+    assert list(offsets[:, 1]) == [2.0, 2.5, 3.0] and np.all(np.abs(offsets[:, 0] - 1) < 0.1)
+    assert ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="positive factors"):
+        plot_rate_and_seed_spread({"a": {"rates": ([0.0], [1.0]), "seeds": []}}, "FID")
+    with pytest.raises(ValueError, match="keys"):
+        plot_rate_and_seed_spread({"a": {"rates": ([1.0], [1.0])}}, "FID")
+    with pytest.raises(ValueError, match="empty"):
+        plot_rate_and_seed_spread({}, "FID")
