@@ -117,11 +117,16 @@ def critic_score(critic, x, labels=None, batch_size=1000):
 # The settings of 07b: the ring of 8 Gaussians and MNIST
 # ---------------------------------------------------------------------------------------
 
-WGAN_LEARNING_RATE, WGAN_BETAS = 1e-4, (0.5, 0.9)     # Gulrajani et al.'s Adam for the image WGAN-GP
+GULRAJANI_BETAS = (0.5, 0.9)          # Gulrajani et al.'s Adam betas (with 5 critic steps and rate 1e-4 for images)
+# 07b's MNIST WGAN-GP, chosen on validation digits at equal training minutes by
+# `python -m course_lib.choices run wgan_settings` (bench/choices.json; a test checks they agree)
+WGAN_N_CRITIC, WGAN_LEARNING_RATE = 1, 0.003
+WGAN_BETAS, WGAN_GP_WEIGHT = (0.0, 0.9), 10.0
 
 
 def wgan_optimizers(learning_rate=WGAN_LEARNING_RATE, betas=WGAN_BETAS):
-    """(critic optimizer, generator optimizer): two Adams with Gulrajani et al.'s betas."""
+    """(critic optimizer, generator optimizer): two Adams of one rate and betas (by default the
+    settings chosen on validation digits for 07b's MNIST WGAN-GP)."""
     learning_rate = check_number(learning_rate, "learning_rate", above=0)
     if len(betas) != 2:
         raise ValueError(f"betas must be (beta_1, beta_2), got {betas!r}.")
@@ -129,7 +134,7 @@ def wgan_optimizers(learning_rate=WGAN_LEARNING_RATE, betas=WGAN_BETAS):
     return tuple(keras.optimizers.Adam(learning_rate, beta_1=betas[0], beta_2=betas[1]) for _ in range(2))
 
 
-def build_wgan(latent_dim=64, n_critic=5, gp_weight=10.0, seed=0):
+def build_wgan(latent_dim=64, n_critic=WGAN_N_CRITIC, gp_weight=WGAN_GP_WEIGHT, seed=0):
     """07's DCGAN networks trained as a WGAN-GP: the discriminator's logit is the critic's
     score (it has no sigmoid and no batch normalization, which the per-example penalty needs)."""
     from course_lib.gan import build_discriminator, build_generator
@@ -150,14 +155,14 @@ def toy_wgan(input_dim=2, latent_dim=64, n_critic=5, seed=0):
 def train_toy_wgan(points, steps=4000, batch_size=512, latent_dim=64, lr=1e-3, n_critic=5, snapshot_every=500,
                    n_snapshot=2000, seed=0):
     """Train a toy WGAN-GP on 2-D ``points`` for ``steps`` *generator* steps (each after
-    ``n_critic`` critic steps), Adam(lr, 0.5, 0.9); returns (wgan, snapshots) like
+    ``n_critic`` critic steps), Adam(lr, *GULRAJANI_BETAS); returns (wgan, snapshots) like
     ``gan.train_toy_gan``: (step, samples, history of the last chunk)."""
     import math
 
     from course_lib.gan import toy_gan_snapshots
 
     wgan = toy_wgan(points.shape[1], latent_dim, n_critic, seed)
-    wgan.compile(*wgan_optimizers(lr), steps_per_execution=math.gcd(snapshot_every, 50))
+    wgan.compile(*wgan_optimizers(lr, GULRAJANI_BETAS), steps_per_execution=math.gcd(snapshot_every, 50))
     return wgan, toy_gan_snapshots(wgan, points, steps, batch_size, snapshot_every, n_snapshot, seed)
 
 

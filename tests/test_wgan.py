@@ -77,7 +77,7 @@ def test_toy_and_image_wgans_are_built_trained_and_scored_like_07s_gans():
     expected = W.critic_score(wgan.discriminator, held_out).mean() - W.critic_score(wgan.discriminator, fake).mean()
     assert W.critic_estimate(wgan, held_out, seed=3) == pytest.approx(expected, rel=1e-5)
     image_wgan = W.build_wgan(latent_dim=8)
-    assert image_wgan.generate(2, seed=0).shape == (2, 28, 28, 1) and image_wgan.n_critic == 5
+    assert image_wgan.generate(2, seed=0).shape == (2, 28, 28, 1) and image_wgan.n_critic == W.WGAN_N_CRITIC
     d_opt, g_opt = W.wgan_optimizers()
     assert d_opt is not g_opt and float(d_opt.beta_2) == 0.9
     with pytest.raises(ValueError, match="learning_rate"):
@@ -121,3 +121,18 @@ def test_bad_input_gets_a_clear_error_and_numpy_numbers_are_valid():
         W.fit_critic(real[:0], real, steps=1)
     _, gap = W.fit_critic(real, real + 1, steps=np.int64(2), batch_size=np.int64(8), gp_weight=np.float32(10))
     assert np.isfinite(gap)
+
+
+def test_the_image_wgans_defaults_are_the_settings_chosen_on_validation_digits():
+    """07b's MNIST WGAN-GP (the live run and the wgan_mnist checkpoint) uses what `make choices` chose:
+    the library's defaults must equal bench/choices.json's record, and build them."""
+    from course_lib import choices
+
+    chosen = choices.result("wgan_settings")["chosen"]
+    assert (W.WGAN_N_CRITIC, W.WGAN_LEARNING_RATE, W.WGAN_BETAS, W.WGAN_GP_WEIGHT) == (
+        chosen["n_critic"], chosen["lr"], tuple(chosen["betas"]), chosen["gp_weight"])
+    wgan = W.build_wgan(latent_dim=8)
+    d_opt, _ = W.wgan_optimizers()
+    assert (wgan.n_critic, wgan.gp_weight) == (chosen["n_critic"], chosen["gp_weight"])
+    assert float(d_opt.learning_rate) == pytest.approx(chosen["lr"])
+    assert (float(d_opt.beta_1), float(d_opt.beta_2)) == pytest.approx(tuple(chosen["betas"]))

@@ -6,8 +6,8 @@ from course_lib.recipes.base import Spec, TINY_SPLITS, last_logs, need, recipe_t
 from course_lib.recipes.toy import RING
 
 WGAN_RING_STEPS = 4000          # generator steps, as ring_vanilla's
-WGAN_MNIST_EPOCHS = 3           # about the dcgan checkpoint's 9 minutes: an epoch takes about 3.5 min
-                                # (five critic steps per batch)
+WGAN_MNIST_EPOCHS = 24          # about the dcgan checkpoint's 9 minutes, at the chosen settings' cost per
+                                # generator step (bench/choices.json, "seconds per generator step")
 
 
 def specs(register, tiny=False):
@@ -39,7 +39,7 @@ def specs(register, tiny=False):
                   {"steps": ring_steps, "latent_dim": 64, "n_critic": n_critic, "gp_weight": 10.0, "lr": 1e-3,
                    "batch_size": 512, "snapshot_every": snapshot_every, "data": f"gan.ring_of_gaussians({RING})"},
                   lambda: W.toy_wgan(2, 64, n_critic, seed=0),
-                  lambda model: model.compile(*W.wgan_optimizers(1e-3)),
+                  lambda model: model.compile(*W.wgan_optimizers(1e-3, W.GULRAJANI_BETAS)),
                   ring_fit, ring_steps * 512, lambda m: ("modes covered (3 sd), 2,000 samples", coverage(m, 1)[0]),
                   lambda m: dict(zip(("modes covered at the end (3 sd)", "share of samples within 3 sd of a mode"),
                                      coverage(m, 0))),
@@ -66,10 +66,12 @@ def specs(register, tiny=False):
 
     register(Spec("wgan_mnist", ("07b_wgan", "08a_evaluation", "08b_evaluation"),
                   f"WGAN-GP with 07's DCGAN networks (wgan.build_wgan, z of size {latent}), trained about as long "
-                  "as the dcgan checkpoint", epochs, 12,
-                  {"latent_dim": latent, "batch_size": batch, "n_critic": 5, "gp_weight": 10.0,
+                  "as the dcgan checkpoint", epochs, 15,
+                  {"latent_dim": latent, "batch_size": batch, "n_critic": W.WGAN_N_CRITIC, "gp_weight": W.WGAN_GP_WEIGHT,
                    "optimizer": f"wgan.wgan_optimizers (Adam lr {W.WGAN_LEARNING_RATE:g}, betas {W.WGAN_BETAS})",
-                   "train images": "55,000 (each real batch serves the 5 critic steps of one generator step)"},
+                   "train images": "55,000" + (f" (each real batch serves the {W.WGAN_N_CRITIC} critic steps of one generator "
+                                               "step)" if W.WGAN_N_CRITIC > 1 else ""),
+                   "settings chosen by": "python -m course_lib.choices run wgan_settings"},
                   lambda: W.build_wgan(latent, seed=0), lambda model: model.compile(*W.wgan_optimizers()),
                   fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate,
                   lambda m: {"classifier-FID, 10,000 samples vs the 10,000 test digits":
