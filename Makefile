@@ -97,7 +97,7 @@ lab: install ## Start Jupyter Lab on the notebooks (LAB_ARGS=... for more argume
 # named nowhere here runs alone, after these.
 NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
 comma := ,
-TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb \
+TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10b_diffusion_mnist.ipynb,notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb \
 	notebooks/06b_pixelcnn_conditional.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb,notebooks/06d_likelihood_ood.ipynb \
 	notebooks/04a_vae.ipynb,notebooks/03_autoencoders.ipynb,notebooks/05_cvae.ipynb,notebooks/04b_vae_likelihood.ipynb \
 	tests/test_checkpoints.py tests/test_recipes.py notebooks/08b_evaluation.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
@@ -140,7 +140,7 @@ checkpoints-baseline: install ## Measure 07's lecture-profile GANs by the manife
 checkpoints-list: install ## Every checkpoint: its budget, its status; rewrites the README's checkpoint table
 	$(BIN)/python -m course_lib.checkpoints list --write README.md
 
-choices: install ## Re-run the validation comparisons 04b and 05 report (about 10 min) into bench/choices.json
+choices: install ## Re-run the validation comparisons of 04b, 05, 07b and 10b (NAME=a comparison, e.g. wgan_settings; all: about 1.7 h; GAN runs already recorded are reused) into bench/choices.json
 	$(BIN)/python -m course_lib.choices run $(NAME)
 
 toc: install ## Rewrite the README's table of contents from the notebooks' headings

@@ -207,10 +207,20 @@ def use(name, directory=None):
         model.compile()             # no optimizer needed; lets evaluate() compute the model's own loss
     record = entry(name, directory)
     trained = TrainedFor(record)
-    print(f"loaded checkpoints/{record['file']}: {trained.epochs} epochs, {trained.images_seen:,} training "
-          f"images, {trained.seconds / 60:.1f} min on 2 CPU cores ({record['command']})\n"
+    print(f"loaded checkpoints/{record['file']}: {describe_training(record)} ({record['command']})\n"
           f"  {record['description']}")
     return model, trained
+
+
+def describe_training(record):
+    """How a checkpoint trained, in words: its epochs, images and minutes on 2 CPU cores, and, when
+    the run kept an earlier epoch (the lowest validation figure), which one of how long a run."""
+    trained = TrainedFor(record)
+    text = f"{trained.epochs} epochs, {trained.images_seen:,} training images, {trained.seconds / 60:.1f} min on 2 CPU cores"
+    if trained.epochs < int(record["epochs"]):
+        text += (f" (the epoch of lowest validation figure, kept from a run of {record['epochs']} epochs, "
+                 f"{record['train_minutes']:.1f} min)")
+    return text
 
 
 def recorded(name, directory=None):

@@ -1,13 +1,15 @@
 """Choices made on the validation split that a notebook reports but cannot afford to re-run.
 
-Introduced in 04b_vae_likelihood and 05_cvae (the diffusion sampler: 08a_evaluation and 10b_diffusion_mnist; the GANs: 07b_wgan). A lecture notebook has minutes; comparing four
-ways to train a VAE takes longer. ``make choices`` runs each comparison here, on the
-validation split only (the last 5,000 training digits, binarized with the course's fixed
-seed; the test set plays no part), and writes what it measured to ``bench/choices.json``
-with the date, the machine and the command. The notebooks display the figures from that
-file (``result(name)``), so every number in their text comes from this code's run.
+Introduced in 04b_vae_likelihood and 05_cvae; also the diffusion sampler (08a_evaluation,
+10b_diffusion_mnist) and the WGAN-GP's settings and both GANs' spread over seeds and learning
+rates (07b_wgan). A lecture notebook has minutes; comparing four ways to train a VAE takes
+longer. ``make choices`` runs each comparison here, on the validation split only (the last
+5,000 training digits, binarized with the course's fixed seed; the test set plays no part),
+and writes what it measured to ``bench/choices.json`` with the date, the machine and the
+command. The notebooks display the figures from that file (``result(name)``), so every number
+in their text comes from this code's run.
 
-    python -m course_lib.choices run                      # every comparison (about 10 min)
+    python -m course_lib.choices run                      # every comparison (about 1.7 hours)
     python -m course_lib.choices run vae_decoder_schedule
 """
 
@@ -128,7 +130,7 @@ def sampler_candidates(has_ema):
 
 
 def diffusion_sampler(log=print, model=None):
-    """08 and 10: the diffusion checkpoint's sampler, DDIM (eta 0) or strided DDPM (eta 1), its
+    """08a and 10b: the diffusion checkpoint's sampler, DDIM (eta 0) or strided DDPM (eta 1), its
     number of steps, x0 clipping and EMA or raw weights, by classifier-FID against validation digits."""
     from course_lib import checkpoints
     from course_lib import diffusion as D

@@ -457,7 +457,7 @@ def sample_with(model, n, sampler, seed=0, batch_size=500, progress=False):
 
     ``sampler``: ``{"eta": 0 or 1, "steps": k}`` (DDIM or strided DDPM on k steps), optionally
     ``"clip_x0": c`` (or None) and ``"weights": "EMA"`` (the moving average, the default when
-    the model keeps one) or ``"raw"`` (the weights the optimizer left). The choices 08 and 10
+    the model keeps one) or ``"raw"`` (the weights the optimizer left). The choices 08a and 10b
     report are made on validation digits (``choices.diffusion_sampler``)."""
     if not isinstance(model, Diffusion):
         raise ValueError(f"model must be a Diffusion, got {type(model).__name__}.")

@@ -41,7 +41,7 @@ MODELS = {
     "conditional GAN": ("cgan", "07", "adversarial"),
     "WGAN-GP": ("wgan_mnist", "07b", "adversarial"),
     "flow": ("glow_mnist", "09", "likelihood"),
-    "diffusion": ("diffusion_mnist", "10", "likelihood"),
+    "diffusion": ("diffusion_mnist", "10b", "likelihood"),
 }
 CONDITIONAL = ("CVAE", "conditional GAN")
 

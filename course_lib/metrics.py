@@ -1115,7 +1115,8 @@ SLIDE_METRICS = (
     SlideMetric(3, "Inception Score (IS)", "metrics.inception_score",
                 "exp E KL(p(y|x) || p(y)): confident and class-balanced samples; needs our MNIST classifier"),
     SlideMetric(4, "Modified Inception Score (m-IS)", "metrics.modified_inception_score",
-                "IS-like KL between samples of one class: within-class diversity (1 = one image per class)"),
+                "IS-like KL between the predictions p(y|x) of samples of one class (1 = all identical); with a "
+                "confident classifier it reflects ambiguous images more than visual variety"),
     SlideMetric(5, "Mode Score", "metrics.mode_score",
                 "IS times exp(-KL(p(y) || p*(y))): also asks for the training labels' class balance"),
     SlideMetric(6, "AM Score", "metrics.am_score",
@@ -1125,8 +1126,8 @@ SLIDE_METRICS = (
     SlideMetric(8, "Maximum Mean Discrepancy (MMD)", "metrics.mmd2",
                 "unbiased kernel two-sample distance on features; metrics.kid is its polynomial-kernel KID"),
     SlideMetric(9, "The Wasserstein Critic", "wgan.critic_estimate",
-                "E f(real) - E f(G(z)) of a WGAN-GP critic on held-out digits (07b): tracks a WGAN's training, "
-                "but each critic is its own yardstick, so it does not compare models"),
+                "E f(real) - E f(G(z)) of a WGAN-GP critic on held-out digits (07b): a diagnostic of one WGAN's "
+                "training whose scale is set by its critic, itself training; it does not compare models"),
     SlideMetric(10, "Birthday Paradox Test", "metrics.birthday_support",
                 "support size ~ s^2 from the batch size s at which near-duplicates appear; threshold from "
                 "metrics.calibrate_duplicate_threshold"),

@@ -68,6 +68,12 @@ def test_train_writes_file_and_manifest(toy):
     trained = C.TrainedFor(entry)                # what a notebook's present path prints and tabulates
     assert (trained.epochs, trained.images_seen, trained.n_examples) == (3, 768, 256)
     assert trained.summary("images").startswith("trained 3 epochs of 256 images: ")
+    assert C.describe_training(entry).startswith("3 epochs, 768 training images, ") and "kept" not in \
+        C.describe_training(entry)
+    early = {**entry, "kept_epoch": 2, "train_minutes": 0.3}  # a run that kept its second of three epochs
+    assert C.describe_training(early).startswith("2 epochs, 512 training images, ")
+    assert C.describe_training(early).endswith("(the epoch of lowest validation figure, kept from a run of 3 epochs, "
+                                               "0.3 min)")
 
 
 def test_resumed_training_equals_uninterrupted(toy, tmp_path_factory):

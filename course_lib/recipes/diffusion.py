@@ -1,4 +1,4 @@
-"""10's diffusion model."""
+"""10b's diffusion model (10 trains its 2-D ring live)."""
 
 import contextlib
 import time
