@@ -225,6 +225,9 @@ def plot_rate_and_seed_spread(runs, ylabel, title=None, xlabel="learning rate / 
             ax.scatter(jitter, seeds, s=40, facecolors="none", edgecolors=line.get_color(), zorder=3,
                        label=f"{label}: seeds")
     ax.set_xscale("log")
+    ticks = sorted({float(f) for run in runs.values() for f in run["rates"][0]} | {1.0})
+    ax.set_xticks(ticks, [f"x {f:.3g}" for f in ticks])          # the factors themselves, not powers of 10
+    ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title or "")

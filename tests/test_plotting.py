@@ -297,7 +297,8 @@ def test_plot_rate_and_seed_spread_draws_a_line_per_model_and_the_seeds_at_facto
     assert len(ax.collections) == 1 and ax.collections[0].get_label() == "a: seeds"
     offsets = ax.collections[0].get_offsets()
     assert list(offsets[:, 1]) == [2.0, 2.5, 3.0] and np.all(np.abs(offsets[:, 0] - 1) < 0.1)
-    assert ax.get_xscale() == "log"
+    assert ax.get_xscale() == "log" and list(ax.get_xticks()) == [1 / 3, 1.0, 3.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["x 0.333", "x 1", "x 3"]
     with pytest.raises(ValueError, match="positive factors"):
         plot_rate_and_seed_spread({"a": {"rates": ([0.0], [1.0]), "seeds": []}}, "FID")
     with pytest.raises(ValueError, match="keys"):
