@@ -177,6 +177,16 @@ def plot_loss_curves(losses, labels=None, references=None, title=None, ylabel="l
     return fig
 
 
+def _label_and_fit(fig, ax, xlabel, ylabel, title):
+    """The shared finish of the line plots: axis labels, title, a small legend, a tight layout."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(series, xlabel, ylabel, title=None, logy=False, logx=False, marker=None):
     """One line per entry of ``series``, ``{label: (x values, y values)}``, on shared axes
     (e.g. training loss against wall-clock seconds, for models of different speeds; 06c).
@@ -193,12 +203,7 @@ def plot_curves(series, xlabel, ylabel, title=None, logy=False, logx=False, mark
         ax.set_yscale("log")
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title or "")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _label_and_fit(fig, ax, xlabel, ylabel, title)
 
 
 def plot_rate_and_seed_spread(runs, ylabel, title=None, xlabel="learning rate / the model's own"):
@@ -228,12 +233,7 @@ def plot_rate_and_seed_spread(runs, ylabel, title=None, xlabel="learning rate / 
     ticks = sorted({float(f) for run in runs.values() for f in run["rates"][0]} | {1.0})
     ax.set_xticks(ticks, [f"x {f:.3g}" for f in ticks])          # the factors themselves, not powers of 10
     ax.minorticks_off()
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title or "")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _label_and_fit(fig, ax, xlabel, ylabel, title)
 
 
 def plot_pmfs(pmfs, support=None, title=None, xlabel="x"):
