@@ -24,7 +24,7 @@ JOBS ?= 2
 WORKER_THREADS := $(if $(filter-out 1,$(JOBS)),TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-baseline checkpoints-list choices present slides slides-check nbval-present
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-baseline checkpoints-rescore checkpoints-list choices present slides slides-check nbval-present
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -136,6 +136,10 @@ checkpoints: install ## Train models into checkpoints/ (NAME=... for one; MINUTE
 
 checkpoints-baseline: install ## Measure 07's lecture-profile GANs by the manifest's protocol (NAME=dcgan or cgan): the targets' reference
 	$(BIN)/python -m course_lib.checkpoints baseline $(or $(NAME),dcgan cgan)
+
+checkpoints-rescore: install ## Measure a shipped checkpoint's figures again with its recipe's current evaluation, no training (NAME=...)
+	$(if $(NAME),,$(error give NAME=a checkpoint, e.g. make checkpoints-rescore NAME=diffusion_mnist))
+	$(BIN)/python -m course_lib.checkpoints rescore $(NAME)
 
 checkpoints-list: install ## Every checkpoint: its budget, its status; rewrites the README's checkpoint table
 	$(BIN)/python -m course_lib.checkpoints list --write README.md

@@ -461,6 +461,37 @@ def _baseline(spec, directory, log):
     return manifest["baselines"][name]
 
 
+def rescore(name, directory=None, log=print):
+    """Measure the figures of the shipped checkpoint ``name`` again with its recipe's current
+    ``evaluate`` (e.g. after a figure was added to it), without training: the weights, their
+    sha256, curve and check stay; ``figures`` is replaced and ``rescored`` says when and how."""
+    spec = SPECS.get(name)
+    if spec is None:
+        raise CheckpointError(f"unknown checkpoint {name!r}; known: {', '.join(SPECS)}.")
+    directory = Path(directory or checkpoint_dir())
+    entry(name, directory)                                      # trained and in the manifest, or a clear error
+    for need in spec.needs:
+        path_of(need, directory)
+    log(f"[{name}] measuring the manifest's figures of the shipped weights again ...", flush=True)
+    t = time.perf_counter()
+    with running_in(directory, load):
+        clean = spec.build()                                    # as finish() scores it: built, never compiled
+        clean.set_weights(load(name, directory).get_weights())
+        results = spec.evaluate(clean)
+    manifest = read_manifest(directory)
+    record = manifest["models"][name]
+    changed = sorted(k for k in set(results) | set(record["figures"]) if results.get(k) != record["figures"].get(k))
+    record["figures"] = results
+    record["rescored"] = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
+                          "evaluation_seconds": round(time.perf_counter() - t),
+                          "command": f"python -m course_lib.checkpoints rescore {name}"}
+    _write_manifest(directory, manifest)
+    log(f"[{name}] figures that changed or are new: " + ("; ".join(
+        f"{k}: " + ("removed" if k not in results else _fmt(k, results[k]) if isinstance(results[k], (int, float))
+                    else "(a table, in the manifest)") for k in changed) or "none"))
+    return record
+
+
 def finish(name, model, state, directory, log=print, spec=None):
     """Score the trained ``model``, save it without optimizer state, enter it in the manifest."""
     spec = spec or SPECS[name]
@@ -579,6 +610,36 @@ def manifest_table(directory=None):
                      f"| {'; '.join(f'{k}: {_fmt(k, v)}' for k, v in shown.items())}{_baseline_text(baselines.get(name))} |")
     total = sum(e["bytes"] for e in entries.values()) / 1e6
     lines.append(f"\n{len(entries)} of {len(SPECS)} checkpoints trained, {total:.1f} MB in all.")
+    return "\n".join(lines + ["", targets_table(entries)])
+
+
+def _curve_text(e, most=8):
+    """A run's validation figure after each epoch, "1: 1.15 · 2: 1.13 · … · 22: 1.28" (the first two and
+    the last ``most - 2`` epochs when there are more than ``most``), up to the epoch the checkpoint kept."""
+    curve = e["curve"][:e.get("kept_epoch", e["epochs"])]
+    key = next(k for k in curve[0] if k not in ("epoch", "train_seconds", "images_seen"))
+    points = [f"{p['epoch']}: {p[key]:.4g}" for p in curve]
+    if len(points) > most:
+        points = points[:2] + ["…"] + points[-(most - 2):]
+    return f"{key}, by epoch: " + " · ".join(points)
+
+
+def targets_table(entries):
+    """The checkpoints' targets (``recipes.targets.TARGETS``): measured figure, met or not, and the
+    validation curve of the run, which says whether it was still improving when the budget ended."""
+    from course_lib.recipes.targets import TARGETS
+
+    lines = ["**Targets.** What some checkpoints aimed at, measured on the full test set; a missed "
+             "target's validation curve shows where its run stood when the budget ran out.", "",
+             "| checkpoint | figure | target | why | measured | met | validation curve (manifest) |",
+             "|---|---|---|---|---|---|---|"]
+    for t in TARGETS:
+        met, row = t.met(entries), f"| `{t.name}` | {t.figure} | {t.describe(entries, _fmt)} | {t.why} "
+        if met is None:
+            lines.append(row + "| not yet measured | | |")
+            continue
+        e = entries[t.name]
+        lines.append(row + f"| {_fmt(t.figure, e['figures'][t.figure])} | {'yes' if met else 'no'} | {_curve_text(e)} |")
     return "\n".join(lines)
 
 
@@ -624,6 +685,9 @@ def main(argv=None):
     sub.add_parser("verify", help="check every file against the manifest's sha256")
     b = sub.add_parser("baseline", help="measure the lecture profile's short run of a recipe (the target's reference)")
     b.add_argument("names", nargs="+")
+    r = sub.add_parser("rescore", help="measure a shipped checkpoint's figures again with its recipe's "
+                                       "current evaluation (no training; the weights stay)")
+    r.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
     try:
         return _run(parser, args)
@@ -655,6 +719,10 @@ def _run(parser, args):
     if args.command == "baseline":
         for name in args.names:
             baseline(name)
+        return 0
+    if args.command == "rescore":
+        for name in args.names:
+            rescore(name)
         return 0
     names = args.names or [n for n in SPECS if n not in read_manifest()["models"]]
     unknown = [n for n in names if n not in SPECS]

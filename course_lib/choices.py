@@ -171,6 +171,10 @@ RATE_STEP, WGAN_EDGE_STEPS = 3.0, 2   # a best rate at the grid's edge is tried 
 WGAN_GP_WEIGHTS = (1.0, 30.0)  # the penalty's weight, tried on the best of the grid beside its 10
 STABILITY_SEEDS = (0, 1, 2)
 STABILITY_LR_FACTORS = (1 / 3, 3.0)
+# The DCGAN tuned like the WGAN-GP, for a fair comparison: 07's rate and the stability runs' x 1/3 and
+# x 3 (their seed-0 rows are reused), each with 07's betas (Radford et al.'s) and the WGAN-GP's chosen ones
+DCGAN_LR_FACTORS = (1 / 3, 1.0, 3.0)
+DCGAN_BETAS = ((0.5, 0.999), (0.0, 0.9))
 
 
 def _gan_model(kind, setting, seed):
@@ -181,7 +185,8 @@ def _gan_model(kind, setting, seed):
     keras.utils.set_random_seed(seed)
     if kind == "dcgan":
         model = G.build_gan(64, seed=seed)
-        model.compile(*G.dcgan_optimizers(learning_rate=setting["lr"], beta_1=setting["betas"][0]))
+        model.compile(*G.dcgan_optimizers(learning_rate=setting["lr"], beta_1=setting["betas"][0],
+                                          beta_2=setting["betas"][1]))
     else:
         model = W.build_wgan(64, n_critic=setting["n_critic"], gp_weight=setting["gp_weight"], seed=seed)
         model.compile(*W.wgan_optimizers(setting["lr"], tuple(setting["betas"])))
@@ -268,21 +273,27 @@ def _recorded(name):
         return {}
 
 
-def wgan_settings(log=print):
-    """07b: the WGAN-GP's critic steps, Adam rate and betas, then its penalty weight, by validation
-    FID after equal minutes of training (GAN_MINUTES each)."""
-    runs = _GanRuns(log, _recorded("wgan_settings"))
-    rows = [runs("wgan", setting) for setting in WGAN_GRID]
-    best = min(rows, key=_rank)
-    rates = sorted({g["lr"] for g in WGAN_GRID})
-    for _ in range(WGAN_EDGE_STEPS):       # the best rate at the grid's edge: one more step beyond it
+def _beyond_the_edge(runs, kind, rows, rates, kept):
+    """If the best row's rate is at the edge of ``rates``, run it once more a RATE_STEP beyond that
+    edge (``kept``: the other settings of the best row), up to WGAN_EDGE_STEPS times; the best row."""
+    best, rates = min(rows, key=_rank), sorted(rates)
+    for _ in range(WGAN_EDGE_STEPS):
         lr = best["lr"]
         if lr not in (rates[0], rates[-1]):
             break
         lr = lr * RATE_STEP if lr == rates[-1] else lr / RATE_STEP
         rates = sorted(rates + [lr])
-        rows.append(runs("wgan", {k: best[k] for k in ("n_critic", "gp_weight")} | {"lr": lr, "betas": tuple(best["betas"])}))
+        rows.append(runs(kind, {k: best[k] for k in kept} | {"lr": lr, "betas": tuple(best["betas"])}))
         best = min(rows, key=_rank)
+    return best
+
+
+def wgan_settings(log=print):
+    """07b: the WGAN-GP's critic steps, Adam rate and betas, then its penalty weight, by validation
+    FID after equal minutes of training (GAN_MINUTES each)."""
+    runs = _GanRuns(log, _recorded("wgan_settings"))
+    rows = [runs("wgan", setting) for setting in WGAN_GRID]
+    best = _beyond_the_edge(runs, "wgan", rows, {g["lr"] for g in WGAN_GRID}, ("n_critic", "gp_weight"))
     base = {k: best[k] for k in ("n_critic", "lr", "gp_weight")} | {"betas": tuple(best["betas"])}
     rows += [runs("wgan", {**base, "gp_weight": w}) for w in WGAN_GP_WEIGHTS]
     best = min(rows, key=_rank)
@@ -330,9 +341,31 @@ def gan_stability(log=print):
                         "wgan_settings' record, the DCGAN's step is timed here"}
 
 
+def dcgan_settings(log=print):
+    """07b: the DCGAN's Adam rate and betas tuned as the WGAN-GP's were (GAN_MINUTES each), so that the
+    two checkpoints' comparison is not between a tuned and an untuned model."""
+    from course_lib import gan as G
+
+    stability = result("gan_stability")        # its DCGAN timing and seed-0 runs at 07's betas are reused
+    runs = _GanRuns(log, {"seconds per generator step": stability["seconds per generator step"],
+                          "rows": stability["rows"] + _recorded("dcgan_settings").get("rows", [])})
+    rates = [G.DCGAN_LEARNING_RATE * f for f in DCGAN_LR_FACTORS]
+    rows = [runs("dcgan", {"lr": lr, "betas": betas}) for betas in DCGAN_BETAS for lr in rates]
+    best = _beyond_the_edge(runs, "dcgan", rows, rates, ())
+    return {"rows": rows, "chosen": {"lr": best["lr"], "betas": best["betas"]},
+            "checkpoint setting": {"lr": G.DCGAN_LEARNING_RATE, "betas": [G.DCGAN_BETA_1, 0.999]},
+            "seconds per generator step": runs.costs, "rows reused from earlier records": runs.reused,
+            "settings": f"07's DCGAN, z of size 64, batches of {GAN_BATCH}, seed 0; Adam rate "
+                        f"{', '.join(f'{r:.3g}' for r in rates)} x betas {', '.join(map(str, DCGAN_BETAS))} "
+                        f"(07's, and the WGAN-GP's chosen ones), then the rate x or / {RATE_STEP:g} beyond the "
+                        f"grid's edge if the best is there (at most {WGAN_EDGE_STEPS} times); {GAN_MINUTES:g} "
+                        f"minutes of training each (the DCGAN step timed by gan_stability); classifier-FID of "
+                        f"{GAN_FID_N:,} samples against the {GAN_FID_N:,} validation digits"}
+
+
 COMPARISONS = {"vae_decoder_schedule": vae_decoder_schedule, "cvae_epochs": cvae_epochs,
                "diffusion_sampler": diffusion_sampler, "wgan_settings": wgan_settings,
-               "gan_stability": gan_stability}
+               "gan_stability": gan_stability, "dcgan_settings": dcgan_settings}
 
 
 def result(name, path=None):

@@ -387,7 +387,7 @@ def generate_from(generator, z, labels=None, batch_size=1000):
     return np.concatenate([ops.convert_to_numpy(o) for o in out])
 
 
-def dcgan_optimizers(conditional=False, learning_rate=None, beta_1=DCGAN_BETA_1):
+def dcgan_optimizers(conditional=False, learning_rate=None, beta_1=DCGAN_BETA_1, beta_2=0.999):
     """(d_optimizer, g_optimizer) for ``GAN.compile``: two separate Adams, same settings.
 
     ``learning_rate`` defaults to the measured rate for the (conditional) DCGAN.
@@ -396,8 +396,9 @@ def dcgan_optimizers(conditional=False, learning_rate=None, beta_1=DCGAN_BETA_1)
         learning_rate = CONDITIONAL_DCGAN_LEARNING_RATE if conditional else DCGAN_LEARNING_RATE
     learning_rate = check_number(learning_rate, "learning_rate", above=0)
     beta_1 = check_number(beta_1, "beta_1", at_least=0, below=1)
-    return (keras.optimizers.Adam(learning_rate, beta_1=beta_1),
-            keras.optimizers.Adam(learning_rate, beta_1=beta_1))
+    beta_2 = check_number(beta_2, "beta_2", at_least=0, below=1)
+    return (keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
+            keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2))
 
 
 def build_gan(latent_dim=64, num_classes=None, seed=0):

@@ -121,6 +121,28 @@ def test_baseline_is_the_recipe_cut_short_and_kept_beside_the_model(toy, monkeyp
         C.baseline("toy", directory=toy)
 
 
+def test_rescore_measures_the_shipped_weights_with_the_current_evaluation(toy, monkeypatch):
+    import dataclasses
+
+    entry = C.train("toy", directory=toy, log=_quiet)
+    spec = C.SPECS["toy"]
+    evaluate = spec.evaluate
+    monkeypatch.setitem(C.SPECS, "toy", dataclasses.replace(          # the recipe gains a figure
+        spec, evaluate=lambda m: {**evaluate(m), "mean |weight|": float(np.mean(np.abs(m.get_weights()[0])))}))
+    lines = []
+    record = C.rescore("toy", directory=toy, log=lambda *a, **k: lines.append(a[0]))
+    kept = {k: v for k, v in entry.items() if k != "figures"}
+    assert {k: v for k, v in record.items() if k not in ("figures", "rescored")} == kept   # weights, sha, curve stay
+    assert record["figures"]["MSE"] == pytest.approx(entry["figures"]["MSE"], rel=1e-6)
+    assert record["figures"]["mean |weight|"] == pytest.approx(
+        float(np.mean(np.abs(C.load("toy", toy).get_weights()[0]))))
+    assert record["rescored"]["command"] == "python -m course_lib.checkpoints rescore toy"
+    assert C.read_manifest(toy)["models"]["toy"] == record
+    assert "mean |weight|" in lines[-1]                                     # what changed is reported
+    with pytest.raises(C.CheckpointError, match="unknown checkpoint 'nope'"):
+        C.rescore("nope", directory=toy)
+
+
 def test_unknown_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(C.CheckpointError, match="unknown checkpoint 'nope'"):
         C.train("nope", directory=tmp_path)
@@ -296,3 +318,22 @@ def test_every_checkpoint_a_notebook_loads_names_that_notebook():
             assert path.stem in C.SPECS[name].notebooks, (
                 f"{path.name} loads {name!r}, but SPECS[{name!r}].notebooks does not list it, so "
                 "`make present` would not know the notebook needs it")
+
+
+def test_targets_compare_a_figure_with_a_number_or_another_checkpoints_figure():
+    from course_lib.recipes.targets import TARGETS, Target
+
+    entries = {"a": {"figures": {"fid": 30.0}}, "b": {"figures": {"fid": 21.0}}}
+    assert Target("a", "fid", "<=", ("b", "fid", 1.5)).met(entries) is True             # 30 <= 31.5
+    assert Target("a", "fid", "<=", ("b", "fid")).met(entries) is False
+    assert Target("a", "fid", ">=", 30).met(entries) is True and Target("a", "fid", "<", 30).met(entries) is False
+    assert Target("a", "other", "<=", 1).met(entries) is None                           # not measured yet
+    assert Target("c", "fid", "<=", 1).met(entries) is None                             # not trained yet
+    assert Target("a", "fid", "<=", ("b", "fid", 1.5)).describe(entries) == "<= 1.5 x `b`'s (31.5)"
+    with pytest.raises(ValueError, match="op must be one of"):
+        Target("a", "fid", "==", 1)
+    shipped = C.read_manifest(ROOT / "checkpoints")["models"]
+    for t in TARGETS:                                  # every target names a recipe and, once trained, its figure
+        assert t.name in C.SPECS, t
+        if t.name in shipped and t.met(shipped) is None:
+            pytest.fail(f"{t.name} is trained but its figure {t.figure!r} is not in the manifest")

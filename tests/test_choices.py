@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from course_lib import choices as C
+from course_lib.gan import DCGAN_LEARNING_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +29,7 @@ def test_every_comparison_is_recorded_with_its_command():
         for row in out["rows"]:
             if name == "diffusion_sampler":
                 assert 0 < row["val FID"] < 300 and row["eta"] in (0.0, 1.0) and row["steps"] >= 1, row
-            elif name in ("wgan_settings", "gan_stability"):
+            elif name in ("wgan_settings", "gan_stability", "dcgan_settings"):
                 assert row["model"] in ("dcgan", "wgan") and row["generator steps"] > 0, row
                 assert row["val FID"] is None or 0 < row["val FID"] < 500, row
             else:
@@ -81,6 +82,13 @@ def test_the_gan_comparisons_train_equal_minutes_and_choose_the_lowest_validatio
         rows = [r for r in stability["rows"] if r["model"] == kind]
         assert sorted(r["seed"] for r in rows if r["lr factor"] == 1.0) == list(C.STABILITY_SEEDS)
         assert sorted(r["lr factor"] for r in rows if r["seed"] == 0) == sorted((1.0, *C.STABILITY_LR_FACTORS))
+    dcgan = C.result("dcgan_settings")               # the DCGAN tuned alike: its grid, its best, equal minutes
+    assert {(r["lr"], tuple(r["betas"])) for r in dcgan["rows"]} >= {
+        (DCGAN_LEARNING_RATE * f, b) for f in C.DCGAN_LR_FACTORS for b in C.DCGAN_BETAS}
+    best = min((r for r in dcgan["rows"] if r["val FID"] is not None), key=lambda r: r["val FID"])
+    assert dcgan["chosen"] == {"lr": best["lr"], "betas": best["betas"]}
+    assert {r["generator steps"] for r in dcgan["rows"]} == {
+        r["generator steps"] for r in stability["rows"] if r["model"] == "dcgan"}
     chosen_wgan = [r for r in stability["rows"] if r["model"] == "wgan"]
     assert all((r["n_critic"], r["gp_weight"], r["betas"]) == (out["chosen"]["n_critic"], out["chosen"]["gp_weight"],
                                                               out["chosen"]["betas"]) for r in chosen_wgan)
