@@ -23,6 +23,8 @@ import argparse
 import contextlib
 import datetime
 import json
+import math
+import numbers
 import os
 import subprocess
 import sys
@@ -478,18 +480,33 @@ def rescore(name, directory=None, log=print):
         clean = spec.build()                                    # as finish() scores it: built, never compiled
         clean.set_weights(load(name, directory).get_weights())
         results = spec.evaluate(clean)
+    results = json.loads(json.dumps(results, default=float))     # as the manifest stores them (lists, floats)
     manifest = read_manifest(directory)
     record = manifest["models"][name]
-    changed = sorted(k for k in set(results) | set(record["figures"]) if results.get(k) != record["figures"].get(k))
+    old = record["figures"]
+    changed = [k for k in {**old, **results} if not _same(old.get(k), results.get(k))]
     record["figures"] = results
     record["rescored"] = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
                           "evaluation_seconds": round(time.perf_counter() - t),
+                          "versions": {"keras": keras.__version__, "tensorflow": _tf_version(),
+                                       "python": sys.version.split()[0]},
                           "command": f"python -m course_lib.checkpoints rescore {name}"}
     _write_manifest(directory, manifest)
     log(f"[{name}] figures that changed or are new: " + ("; ".join(
-        f"{k}: " + ("removed" if k not in results else _fmt(k, results[k]) if isinstance(results[k], (int, float))
-                    else "(a table, in the manifest)") for k in changed) or "none"))
+        f"{k}: {_change(k, old.get(k), results.get(k))}" for k in changed) or "none"))
     return record
+
+
+def _same(a, b, rel=1e-9):
+    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
+        return math.isclose(a, b, rel_tol=rel) or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+def _change(key, old, new):
+    def text(v):
+        return "none" if v is None else _fmt(key, v) if isinstance(v, numbers.Real) else "(a table, in the manifest)"
+    return f"{text(old)} -> {text(new)}"
 
 
 def finish(name, model, state, directory, log=print, spec=None):
@@ -615,12 +632,19 @@ def manifest_table(directory=None):
 
 def _curve_text(e, most=8):
     """A run's validation figure after each epoch, "1: 1.15 · 2: 1.13 · … · 22: 1.28" (the first two and
-    the last ``most - 2`` epochs when there are more than ``most``), up to the epoch the checkpoint kept."""
-    curve = e["curve"][:e.get("kept_epoch", e["epochs"])]
+    the last ``most - 2`` epochs when there are more than ``most``); a run that kept an earlier epoch
+    marks it with "(kept)" and shows it even when it falls in the gap."""
+    curve, kept = e["curve"], e.get("kept_epoch", e["epochs"])
     key = next(k for k in curve[0] if k not in ("epoch", "train_seconds", "images_seen"))
-    points = [f"{p['epoch']}: {p[key]:.4g}" for p in curve]
-    if len(points) > most:
-        points = points[:2] + ["…"] + points[-(most - 2):]
+    shown = range(len(curve)) if len(curve) <= most else [0, 1, *range(len(curve) - most + 2, len(curve))]
+    shown = sorted(set(shown) | {kept - 1})
+    points, last = [], -1
+    for i in shown:
+        if i > last + 1:
+            points.append("…")
+        p = curve[i]
+        points.append(f"{p['epoch']}: {p[key]:.4g}" + (" (kept)" if p["epoch"] == kept and kept != e["epochs"] else ""))
+        last = i
     return f"{key}, by epoch: " + " · ".join(points)
 
 

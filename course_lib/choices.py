@@ -174,7 +174,6 @@ STABILITY_LR_FACTORS = (1 / 3, 3.0)
 # The DCGAN tuned like the WGAN-GP, for a fair comparison: 07's rate and the stability runs' x 1/3 and
 # x 3 (their seed-0 rows are reused), each with 07's betas (Radford et al.'s) and the WGAN-GP's chosen ones
 DCGAN_LR_FACTORS = (1 / 3, 1.0, 3.0)
-DCGAN_BETAS = ((0.5, 0.999), (0.0, 0.9))
 
 
 def _gan_model(kind, setting, seed):
@@ -341,22 +340,30 @@ def gan_stability(log=print):
                         "wgan_settings' record, the DCGAN's step is timed here"}
 
 
+def dcgan_betas():
+    """The DCGAN's betas tried by ``dcgan_settings``: 07's (Radford et al.'s) and the WGAN-GP's chosen ones."""
+    from course_lib import gan as G
+
+    return ((G.DCGAN_BETA_1, 0.999), tuple(result("wgan_settings")["chosen"]["betas"]))
+
+
 def dcgan_settings(log=print):
     """07b: the DCGAN's Adam rate and betas tuned as the WGAN-GP's were (GAN_MINUTES each), so that the
     two checkpoints' comparison is not between a tuned and an untuned model."""
     from course_lib import gan as G
 
     stability = result("gan_stability")        # its DCGAN timing and seed-0 runs at 07's betas are reused
-    runs = _GanRuns(log, {"seconds per generator step": stability["seconds per generator step"],
+    runs = _GanRuns(log, {"seconds per generator step": {"dcgan": stability["seconds per generator step"]["dcgan"]},
                           "rows": stability["rows"] + _recorded("dcgan_settings").get("rows", [])})
     rates = [G.DCGAN_LEARNING_RATE * f for f in DCGAN_LR_FACTORS]
-    rows = [runs("dcgan", {"lr": lr, "betas": betas}) for betas in DCGAN_BETAS for lr in rates]
+    betas_tried = dcgan_betas()
+    rows = [runs("dcgan", {"lr": lr, "betas": betas}) for betas in betas_tried for lr in rates]
     best = _beyond_the_edge(runs, "dcgan", rows, rates, ())
     return {"rows": rows, "chosen": {"lr": best["lr"], "betas": best["betas"]},
             "checkpoint setting": {"lr": G.DCGAN_LEARNING_RATE, "betas": [G.DCGAN_BETA_1, 0.999]},
             "seconds per generator step": runs.costs, "rows reused from earlier records": runs.reused,
             "settings": f"07's DCGAN, z of size 64, batches of {GAN_BATCH}, seed 0; Adam rate "
-                        f"{', '.join(f'{r:.3g}' for r in rates)} x betas {', '.join(map(str, DCGAN_BETAS))} "
+                        f"{', '.join(f'{r:.3g}' for r in rates)} x betas {', '.join(map(str, betas_tried))} "
                         f"(07's, and the WGAN-GP's chosen ones), then the rate x or / {RATE_STEP:g} beyond the "
                         f"grid's edge if the best is there (at most {WGAN_EDGE_STEPS} times); {GAN_MINUTES:g} "
                         f"minutes of training each (the DCGAN step timed by gan_stability); classifier-FID of "

@@ -83,12 +83,19 @@ def test_the_gan_comparisons_train_equal_minutes_and_choose_the_lowest_validatio
         assert sorted(r["seed"] for r in rows if r["lr factor"] == 1.0) == list(C.STABILITY_SEEDS)
         assert sorted(r["lr factor"] for r in rows if r["seed"] == 0) == sorted((1.0, *C.STABILITY_LR_FACTORS))
     dcgan = C.result("dcgan_settings")               # the DCGAN tuned alike: its grid, its best, equal minutes
-    assert {(r["lr"], tuple(r["betas"])) for r in dcgan["rows"]} >= {
-        (DCGAN_LEARNING_RATE * f, b) for f in C.DCGAN_LR_FACTORS for b in C.DCGAN_BETAS}
+    rates = [DCGAN_LEARNING_RATE * f for f in C.DCGAN_LR_FACTORS]
+    grid = {(lr, b) for lr in rates for b in ((0.5, 0.999), tuple(out["chosen"]["betas"]))}
+    assert [(r["lr"], tuple(r["betas"])) for r in dcgan["rows"][:len(grid)]] == [
+        (lr, b) for b in C.dcgan_betas() for lr in rates] and set(C.dcgan_betas()) == {b for _, b in grid}
+    beyond = dcgan["rows"][len(grid):]                            # the edge rule's runs, outside the grid's rates
+    assert len(beyond) <= C.WGAN_EDGE_STEPS and all(not rates[0] <= r["lr"] <= rates[-1] for r in beyond)
     best = min((r for r in dcgan["rows"] if r["val FID"] is not None), key=lambda r: r["val FID"])
     assert dcgan["chosen"] == {"lr": best["lr"], "betas": best["betas"]}
     assert {r["generator steps"] for r in dcgan["rows"]} == {
         r["generator steps"] for r in stability["rows"] if r["model"] == "dcgan"}
+    stable = {r["lr"]: r["val FID"] for r in stability["rows"] if r["model"] == "dcgan" and r["seed"] == 0}
+    assert dcgan["rows reused from earlier records"] >= 3 and all(   # 07's betas at seed 0: gan_stability's runs
+        stable[r["lr"]] == r["val FID"] for r in dcgan["rows"] if tuple(r["betas"]) == (0.5, 0.999) and r["lr"] in stable)
     chosen_wgan = [r for r in stability["rows"] if r["model"] == "wgan"]
     assert all((r["n_critic"], r["gp_weight"], r["betas"]) == (out["chosen"]["n_critic"], out["chosen"]["gp_weight"],
                                                               out["chosen"]["betas"]) for r in chosen_wgan)

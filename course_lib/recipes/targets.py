@@ -39,7 +39,8 @@ class Target:
 
     def _ready(self, entries):
         others = () if isinstance(self.value, (int, float)) else (self.value[:2],)
-        return all(n in entries and f in entries[n]["figures"] for n, f in ((self.name, self.figure), *others))
+        return all(n in entries and entries[n]["figures"].get(f) is not None   # None: e.g. a diverged run's FID
+                   for n, f in ((self.name, self.figure), *others))
 
     def met(self, entries):
         """True or False; None while a checkpoint is untrained or the figure not yet measured."""
