@@ -679,51 +679,100 @@ class _FastSampler:
 
 
 class _GatedSampler:
-    """Cached generation for ``GatedPixelCNN``. The vertical stack at row r depends on the rows
-    above r only, so once per row it runs on the image so far and each layer keeps its features
-    of row r; inside the row, each of the W steps runs only the horizontal stack, on that one
-    row (W positions instead of H x W). One row is one compiled call."""
+    """Cached generation for ``GatedPixelCNN``: per pixel, each layer computes one position.
+
+    Vertical stack: at row r a layer's vertical convolution reads only rows r-p..r of its input
+    (the first layer: the image's rows r-p-1..r-1), so once per row each layer runs it on that
+    window, keeping the last p rows of its input; its output at row r is the link to the
+    horizontal stack and the next layer's input. Horizontal stack: at column c a layer reads
+    columns c-p..c of its input row (the first: the image's c-p-1..c-1), kept in a row buffer
+    that each step fills one column further. One row is one compiled call."""
 
     def __init__(self, model):
         import tensorflow as tf
 
         self.model = model
+        self.pads = [block.kernel_size // 2 for block in model.blocks]
+        self.channels = [1] + [model.filters] * (len(model.blocks) - 1)       # each layer's input channels
+        self._vertical = tf.function(self._vertical_row, jit_compile=True, reduce_retracing=True)
         self._row = tf.function(self._row_steps, jit_compile=True, reduce_retracing=True)
 
-    def _row_steps(self, x, r, u_row, labels):
+    def _vertical_row(self, history, labels):
+        """(links, new rows): each layer's vertical pre-activation at the current row, (n, 1, W, 2F),
+        and the rows of the layers' inputs (after the first) that this row adds to ``history``.
+        history[0]: the image's last p_0 + 1 rows (scaled); history[i]: layer i's input, its last p_i rows."""
         m = self.model
         c = labels if m.num_classes else None
-        v, links = m.scale_input(x)[..., None], []
-        for block in m.blocks:
-            v_pre = block.vertical(v)
-            links.append(ops.take(v_pre, r, axis=1)[:, None])          # row r: (n, 1, W, 2F)
+        links, new_rows, window = [], [], history[0]
+        for i, (block, p) in enumerate(zip(m.blocks, self.pads)):
+            if i:
+                window = ops.concatenate([history[i], new_rows[-1]], axis=1)      # rows r-p..r
+            v_pre = block.v_conv(ops.pad(window, ((0, 0), (0, 0), (p, p), (0, 0))))
+            links.append(v_pre)
             if not block.last:
-                v = block.vertical_out(v_pre, c)
+                new_rows.append(block.vertical_out(v_pre, c))
+        return tuple(links), tuple(new_rows)
 
-        def step(col, row):
-            h = m.scale_input(row)[:, None, :, None]                     # (n, 1, W, 1)
-            for block, link in zip(m.blocks, links):
-                h = block.horizontal(h, link, c)
-            logits = ops.take(m.logits_from(h)[:, 0], col, axis=1)
-            pixel = draw_pixel(logits, ops.take(u_row, col, axis=1), m.kind)
-            return ops.slice_update(row, (0, col), pixel[:, None])
+    def _row_steps(self, history, u_row, labels):
+        m, width = self.model, self.model.image_shape[1]
+        c = labels if m.num_classes else None
+        links, new_rows = self._vertical_row(history, labels)
+        n = ops.shape(u_row)[0]
+        shifts = [p + int(block.first) for block, p in zip(m.blocks, self.pads)]   # columns left of c read
+        rows = tuple(ops.zeros((n, 1, width + s, ch)) for s, ch in zip(shifts, self.channels))
 
-        return ops.fori_loop(0, m.image_shape[1], step, ops.zeros_like(u_row))
+        def step(col, state):
+            rows, pixels = state
+            rows = list(rows)
+            h = None
+            for i, (block, p, s) in enumerate(zip(m.blocks, self.pads, shifts)):
+                window = ops.slice(rows[i], (0, 0, col, 0), (n, 1, p + 1, self.channels[i]))
+                h_pre = block.h_conv(window) + block.v_to_h(ops.slice(links[i], (0, 0, col, 0),
+                                                                      (n, 1, 1, 2 * m.filters)))
+                if c is not None:
+                    h_pre = h_pre + block.h_label(c)[:, None, None, :]
+                out = block.h_out(block.gate(h_pre))
+                h = out if block.first else ops.slice(rows[i], (0, 0, col + s, 0), (n, 1, 1, m.filters)) + out
+                if i + 1 < len(rows):
+                    rows[i + 1] = ops.slice_update(rows[i + 1], (0, 0, col + shifts[i + 1], 0), h)
+            pixel = draw_pixel(m.logits_from(h)[:, 0, 0], u_row[:, col], m.kind)
+            rows[0] = ops.slice_update(rows[0], (0, 0, col + shifts[0], 0), m.scale_input(pixel)[:, None, None, None])
+            return tuple(rows), ops.slice_update(pixels, (0, col), pixel[:, None])
 
-    def _call(self, x, r, u_row, labels):
-        lab = ops.zeros((len(x), 1)) if labels is None else ops.convert_to_tensor(labels)
-        return ops.convert_to_numpy(self._row(ops.convert_to_tensor(x), ops.convert_to_tensor(r, "int32"),
-                                              ops.convert_to_tensor(u_row), lab))
+        _, pixels = ops.fori_loop(0, width, step, (rows, ops.zeros((n, width))))
+        return pixels, new_rows
+
+    def _start(self, n):
+        width = self.model.image_shape[1]
+        return [np.zeros((n, p + 1 if i == 0 else p, width, ch), "float32")
+                for i, (p, ch) in enumerate(zip(self.pads, self.channels))]
+
+    def _advance(self, history, x_row, new_rows):
+        """history after a row: the image's scaled row and each layer's new input row appended."""
+        scaled = ops.convert_to_numpy(self.model.scale_input(ops.convert_to_tensor(x_row)))[:, None, :, None]
+        return [np.concatenate([h[:, 1:], new], axis=1)
+                for h, new in zip(history, [scaled] + [ops.convert_to_numpy(r) for r in new_rows])]
+
+    def _labels(self, labels, n):
+        return ops.zeros((n, 1)) if labels is None else ops.convert_to_tensor(labels)
 
     def warm(self, labels, u):
-        self._call(np.zeros(u.shape, "float32"), 0, u[:, 0], labels)
+        history, lab = self._start(len(u)), self._labels(labels, len(u))
+        self._row(tuple(map(ops.convert_to_tensor, history)), ops.convert_to_tensor(u[:, 0]), lab)
 
     def sample_batch(self, labels, u, on_row=None, start=None, first_row=0):
         x = np.zeros(u.shape, "float32") if start is None else start.copy()
-        for r in range(first_row, self.model.image_shape[0]):
-            x[:, r] = self._call(x, r, u[:, r], labels)
-            if on_row:
-                on_row()
+        history, lab = self._start(len(u)), self._labels(labels, len(u))
+        for r in range(self.model.image_shape[0]):
+            hist = tuple(map(ops.convert_to_tensor, history))
+            if r < first_row:                       # a kept row: only the vertical stack runs
+                _, new_rows = self._vertical(hist, lab)
+            else:
+                pixels, new_rows = self._row(hist, ops.convert_to_tensor(u[:, r]), lab)
+                x[:, r] = ops.convert_to_numpy(pixels)
+                if on_row:
+                    on_row()
+            history = self._advance(history, x[:, r], new_rows)
         return x
 
 
