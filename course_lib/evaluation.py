@@ -36,7 +36,7 @@ MODELS = {
     "autoencoder": ("ae_simple", "03", "neither"),
     "VAE": ("vae_d20", "04b", "likelihood"),
     "CVAE": ("cvae_d2", "05", "likelihood"),
-    "PixelCNN": ("pixelcnn_binary", "06a", "likelihood"),
+    "PixelCNN": ("gated_pixelcnn_binary", "06e", "likelihood"),     # the gated one: no blind spot
     "GAN": ("dcgan", "07", "adversarial"),
     "conditional GAN": ("cgan", "07", "adversarial"),
     "WGAN-GP": ("wgan_mnist", "07b", "adversarial"),

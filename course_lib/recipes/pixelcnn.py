@@ -33,12 +33,12 @@ RECIPES = {  # name: (network, kind, conditional?, epochs, peak lr, budget minut
     "gated_pixelcnn_8bit": ("gated", "categorical", False, 3, 3e-3, 60),
 }
 NOTEBOOKS = {  # name: the notebooks that load it (``make present`` trains what they need first)
-    "pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional", "08a_evaluation", "08b_evaluation"),
+    "pixelcnn_binary": ("06a_pixelcnn", "06b_pixelcnn_conditional"),
     "pixelcnn_conditional": ("06b_pixelcnn_conditional",),
     "pixelcnn_8bit": ("06a_pixelcnn", "06d_likelihood_ood", "09_flows"),
-    "gated_pixelcnn_binary": ("06e_gated_pixelcnn",),
+    "gated_pixelcnn_binary": ("06e_gated_pixelcnn", "08a_evaluation", "08b_evaluation"),
     "gated_pixelcnn_conditional": ("06e_gated_pixelcnn",),
-    "gated_pixelcnn_8bit": ("06e_gated_pixelcnn",),
+    "gated_pixelcnn_8bit": ("06e_gated_pixelcnn", "09_flows"),
 }
 
 
