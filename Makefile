@@ -144,7 +144,7 @@ checkpoints-rescore: install ## Measure a shipped checkpoint's figures again wit
 checkpoints-list: install ## Every checkpoint: its budget, its status; rewrites the README's checkpoint table
 	$(BIN)/python -m course_lib.checkpoints list --write README.md
 
-choices: install ## Re-run the validation comparisons of 04b, 05, 07b and 10b (NAME=a comparison, e.g. wgan_settings; all: about 1.7 h; GAN runs already recorded are reused) into bench/choices.json
+choices: install ## Re-run the validation comparisons of 04b, 05, 07b and 10b (NAME=a comparison, e.g. wgan_settings or dcgan_settings; all: about 2 h; GAN runs already recorded are reused) into bench/choices.json
 	$(BIN)/python -m course_lib.choices run $(NAME)
 
 toc: install ## Rewrite the README's table of contents from the notebooks' headings
