@@ -353,7 +353,7 @@ def receptive_field_rows(model):
 # layer in two:
 #
 #   vertical stack    v(i, j) sees a rectangle of the rows above i, p columns wider per layer
-#   horizontal stack  h(i, j) sees row i left of j, plus the vertical stack at (i, j)
+#   horizontal stack  h(i, j) sees row i left of j, p columns further per layer, plus the vertical stack at (i, j)
 #
 # and replaces the ReLU by a gate (eq. 2-4):   y = tanh(W_f * x + V_f c) ⊙ σ(W_g * x + V_g c)
 
@@ -442,7 +442,8 @@ class GatedPixelCNN(PixelCNN):
 
     Inputs, outputs, loss, checks, ``log_prob`` and ``sample`` are those of ``PixelCNN``.
     Every past pixel within ``receptive_field_rows`` rows above and first_kernel // 2 +
-    (gated_layers - 1) * (kernel // 2) columns to either side is seen, and the row so far: no blind spot.
+    (gated_layers - 1) * (kernel // 2) columns to either side is seen, and the current row back to
+    first_kernel // 2 + 1 + (gated_layers - 1) * (kernel // 2) columns to the left: no blind spot.
     """
 
     def __init__(self, kind="binary", filters=64, gated_layers=8, first_kernel=7, kernel=3,
