@@ -262,3 +262,21 @@ def test_mode_coverage_rejects_a_scale_that_is_not_positive():
     with pytest.raises(ValueError, match=r"min_share must be a finite number >= 0 and <= 1"):
         G.mode_coverage(points, centres, std=0.02, min_share=2)
     assert G.mode_coverage(points, centres, std=np.float32(0.02))[0] == 8
+
+
+def test_the_dcgan_checkpoints_betas_are_the_ones_chosen_on_validation_digits():
+    """The dcgan checkpoint trains with the betas `choices.dcgan_settings` chose (bench/choices.json),
+    at 07's rate; 07's live runs keep beta_1 = 0.5."""
+    from course_lib import choices
+    from course_lib.recipes import gan as recipes
+
+    chosen = choices.result("dcgan_settings")["chosen"]
+    assert G.DCGAN_CHECKPOINT_BETAS == tuple(chosen["betas"]) and G.DCGAN_LEARNING_RATE == chosen["lr"]
+    specs = {}
+    recipes.specs(lambda spec: specs.setdefault(spec.name, spec), tiny=True)
+    model = specs["dcgan"].build()
+    specs["dcgan"].compile(model)
+    for optimizer in (model.d_optimizer, model.g_optimizer):
+        assert (float(optimizer.beta_1), float(optimizer.beta_2)) == pytest.approx(tuple(chosen["betas"]))
+        assert float(optimizer.learning_rate) == pytest.approx(chosen["lr"])
+    assert "(0.0, 0.9)" in specs["dcgan"].description

@@ -25,7 +25,11 @@ def specs(register, tiny=False):
             return G.build_gan(latent, num_classes=10 if conditional else None, seed=0)
 
         def compile_(model):
-            model.compile(*G.dcgan_optimizers(conditional=conditional))
+            if conditional:
+                model.compile(*G.dcgan_optimizers(conditional=True))
+            else:      # the betas chosen on validation digits (choices.dcgan_settings), 07's rate
+                beta_1, beta_2 = G.DCGAN_CHECKPOINT_BETAS
+                model.compile(*G.dcgan_optimizers(beta_1=beta_1, beta_2=beta_2))
 
         def fit_epoch(model, epoch):
             d = data()
@@ -68,11 +72,15 @@ def specs(register, tiny=False):
                 model, data()["x_test"][subset(500)], size(500, 32), seed=0)
 
         register(Spec(name, ("07_gan", "07b_wgan", "08a_evaluation", "08b_evaluation") if name == "dcgan" else ("07_gan", "08a_evaluation", "08b_evaluation"),
-                      f"{'conditional ' if conditional else ''}DCGAN of 07 (gan.build_gan, z of size {latent})",
+                      f"conditional DCGAN of 07 (gan.build_gan, z of size {latent})" if conditional else
+                      f"DCGAN of 07 (gan.build_gan, z of size {latent}), Adam betas {G.DCGAN_CHECKPOINT_BETAS} "
+                      "as chosen in 07b (07's live runs: beta_1 0.5)",
                       epochs, minutes,
                       {"latent_dim": latent, "batch_size": batch, "optimizer": "gan.dcgan_optimizers "
                        f"(Adam lr {G.CONDITIONAL_DCGAN_LEARNING_RATE if conditional else G.DCGAN_LEARNING_RATE}, "
-                       f"beta_1 {G.DCGAN_BETA_1})", "train images": "55,000"},
+                       + (f"beta_1 {G.DCGAN_BETA_1})" if conditional else
+                          f"betas {G.DCGAN_CHECKPOINT_BETAS}, chosen by choices.dcgan_settings)"),
+                       "train images": "55,000"},
                       build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check,
                       check_tolerance=1e-2, needs=("classifier",), keep_best=True,
                       baseline=(lecture_epochs[name], f"07's lecture profile: {lecture_epochs[name]} epochs, "
