@@ -37,6 +37,7 @@ from course_lib import profile as _profile  # noqa: F401  (quiets TensorFlow's s
 
 import keras  # noqa: E402
 
+from course_lib.bench import host_speed  # noqa: E402
 from course_lib.recipes.base import functions_eager, running_in  # noqa: E402
 # Names read here from before the recipes had files of their own: ``checkpoints.mnist()`` (choices.py),
 # ``checkpoints.Spec`` (the tests), ``checkpoints.PIXELCNN_SIZES`` (06a, 06b and 06d's present profile).
@@ -219,6 +220,8 @@ def describe_training(record):
     the run kept an earlier epoch (the lowest validation figure), which one of how long a run."""
     trained = TrainedFor(record)
     text = f"{trained.epochs} epochs, {trained.images_seen:,} training images, {trained.seconds / 60:.1f} min on 2 CPU cores"
+    if record.get("host_reference_s"):       # `make host-speed` when it trained: minutes scale with it
+        text += f" (host reference {'/'.join(f'{h:.2f}' for h in record['host_reference_s'])} s)"
     if trained.epochs < int(record["epochs"]):
         text += (f" (the epoch of lowest validation figure, kept from a run of {record['epochs']} epochs, "
                  f"{record['train_minutes']:.1f} min)")
@@ -378,6 +381,7 @@ def _train(spec, max_minutes, fresh, directory, log):
     name = spec.name
     work = directory / ".work" / name
     work.mkdir(parents=True, exist_ok=True)
+    host = None if spec.tiny else round(host_speed(), 2)       # this host's speed now (`make host-speed`)
     keras.utils.set_random_seed(0)
     model = spec.build()
     spec.compile(model)
@@ -389,6 +393,9 @@ def _train(spec, max_minutes, fresh, directory, log):
             f"({state['train_seconds'] / 60:.1f} min trained)")
     else:
         log(f"[{name}] {spec.description}: {spec.epochs} epochs, budget about {spec.budget_minutes} min")
+    if host is not None:                  # one figure per (resumed) stretch of training, taken before it
+        state.setdefault("host_reference_s", []).append(host)
+        log(f"[{name}] host reference {host:.2f} s (lower is faster; `make host-speed`)")
     start = time.perf_counter()
     while state["epochs_done"] < spec.epochs:
         epoch = state["epochs_done"]
@@ -440,11 +447,11 @@ def baseline(name, directory=None, log=print):
 
 def _baseline(spec, directory, log):
     name = spec.name
-    epochs, what = spec.baseline
+    epochs, what, *lecture_compile = spec.baseline
     log(f"[{name} baseline] {what}", flush=True)
     keras.utils.set_random_seed(0)
     model = spec.build()
-    spec.compile(model)
+    (lecture_compile[0] if lecture_compile else spec.compile)(model)
     start = time.perf_counter()
     for epoch in range(epochs):
         keras.utils.set_random_seed(1000 + epoch)                # the checkpoint's own first epochs
@@ -540,6 +547,7 @@ def finish(name, model, state, directory, log=print, spec=None):
         "kept_epoch": state["best"]["epoch"] if spec.keep_best else spec.epochs,
         **({"recorded": extra} if extra else {}),
         "train_minutes": round(state["train_seconds"] / 60, 1), "budget_minutes": spec.budget_minutes,
+        **({"host_reference_s": state["host_reference_s"]} if state.get("host_reference_s") else {}),
         "evaluation_seconds": round(eval_seconds), "figures": results,
         "check": {"figure": check_name, "value": check_value, "relative_tolerance": spec.check_tolerance},
         "curve": state["curve"], "history": _history(state["log"]), "commit": git_commit(),
@@ -621,8 +629,10 @@ def manifest_table(directory=None):
         shown = {k: v for k, v in e["figures"].items() if not k.startswith(("validation", "params", "code floats"))
                  and not isinstance(v, (list, dict))}            # curves and choices: in the manifest
         kept = f", kept epoch {e['kept_epoch']}" if e.get("kept_epoch", e["epochs"]) != e["epochs"] else ""
+        host = (f" (host {'/'.join(f'{h:.2f}' for h in e['host_reference_s'])} s)"
+                if e.get("host_reference_s") else "")                # `make host-speed` when it trained
         lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {_epochs(spec.epochs)}, ~{spec.budget_minutes} min "
-                     f"| {_epochs(e['epochs'])}, {e['train_minutes']:.1f} min, {e['images_seen']:,} examples{kept} "
+                     f"| {_epochs(e['epochs'])}, {e['train_minutes']:.1f} min{host}, {e['images_seen']:,} examples{kept} "
                      f"| {e['bytes'] / 1e6:.1f} "
                      f"| {'; '.join(f'{k}: {_fmt(k, v)}' for k, v in shown.items())}{_baseline_text(baselines.get(name))} |")
     total = sum(e["bytes"] for e in entries.values()) / 1e6

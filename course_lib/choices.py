@@ -312,12 +312,13 @@ def gan_stability(log=print):
     from course_lib import gan as G
 
     tuned, previous = result("wgan_settings"), _recorded("gan_stability")
-    settings = {"dcgan": {"lr": G.DCGAN_LEARNING_RATE, "betas": (G.DCGAN_BETA_1, 0.999)},
+    settings = {"dcgan": {"lr": G.DCGAN_LEARNING_RATE, "betas": G.DCGAN_CHECKPOINT_BETAS},
                 "wgan": {**tuned["chosen"], "betas": tuple(tuned["chosen"]["betas"])}}
-    # the WGAN-GP's timing and its seed-0 run at the chosen setting come from wgan_settings' record
+    # the WGAN-GP's timing and its seed-0 run at the chosen setting come from wgan_settings' record,
+    # the DCGAN's seed-0 runs at its rates from dcgan_settings' (when recorded)
     lent = {"seconds per generator step": {**tuned["seconds per generator step"],
                                            **previous.get("seconds per generator step", {})},
-            "rows": tuned["rows"] + previous.get("rows", [])}
+            "rows": tuned["rows"] + _recorded("dcgan_settings").get("rows", []) + previous.get("rows", [])}
     runs, rows = _GanRuns(log, lent), []
     for kind, setting in settings.items():
         rows += [{**runs(kind, setting, seed), "lr factor": 1.0} for seed in STABILITY_SEEDS]
@@ -332,12 +333,13 @@ def gan_stability(log=print):
                          "runs without an FID (diverged)": sum(r["val FID"] is None for r in rows if r["model"] == kind)}
     return {"rows": rows, "summary": summary, "seconds per generator step": runs.costs,
             "rows reused from earlier records": runs.reused,
-            "settings": f"each model at its checkpoint's settings (the WGAN-GP's chosen by wgan_settings), seeds "
+            "settings": f"each model at its checkpoint's settings (chosen by wgan_settings and dcgan_settings), seeds "
                         f"{', '.join(map(str, STABILITY_SEEDS))}, then learning rate x "
                         f"{', '.join(f'{f:.3g}' for f in STABILITY_LR_FACTORS)} with seed 0; {GAN_MINUTES:g} minutes "
                         f"of training each; classifier-FID of {GAN_FID_N:,} samples against the {GAN_FID_N:,} "
                         "validation digits; the WGAN-GP's seconds per step and its seed-0 run come from "
-                        "wgan_settings' record, the DCGAN's step is timed here"}
+                        "wgan_settings' record, the DCGAN's seed-0 runs from dcgan_settings' (its step is timed here "
+                        "if not recorded)"}
 
 
 def dcgan_betas():
@@ -352,7 +354,7 @@ def dcgan_settings(log=print):
     two checkpoints' comparison is not between a tuned and an untuned model."""
     from course_lib import gan as G
 
-    stability = result("gan_stability")        # its DCGAN timing and seed-0 runs at 07's betas are reused
+    stability = result("gan_stability")        # its DCGAN timing and seed-0 runs are reused
     runs = _GanRuns(log, {"seconds per generator step": {"dcgan": stability["seconds per generator step"]["dcgan"]},
                           "rows": stability["rows"] + _recorded("dcgan_settings").get("rows", [])})
     rates = [G.DCGAN_LEARNING_RATE * f for f in DCGAN_LR_FACTORS]
@@ -360,7 +362,7 @@ def dcgan_settings(log=print):
     rows = [runs("dcgan", {"lr": lr, "betas": betas}) for betas in betas_tried for lr in rates]
     best = _beyond_the_edge(runs, "dcgan", rows, rates, ())
     return {"rows": rows, "chosen": {"lr": best["lr"], "betas": best["betas"]},
-            "checkpoint setting": {"lr": G.DCGAN_LEARNING_RATE, "betas": [G.DCGAN_BETA_1, 0.999]},
+            "07's setting": {"lr": G.DCGAN_LEARNING_RATE, "betas": [G.DCGAN_BETA_1, 0.999]},
             "seconds per generator step": runs.costs, "rows reused from earlier records": runs.reused,
             "settings": f"07's DCGAN, z of size 64, batches of {GAN_BATCH}, seed 0; Adam rate "
                         f"{', '.join(f'{r:.3g}' for r in rates)} x betas {', '.join(map(str, betas_tried))} "

@@ -41,9 +41,13 @@ def _toy_spec(epochs=3):
                   lambda m: ("MSE", mse(m)))
 
 
+HOST_FIGURES = iter(np.arange(0.5, 100, 0.25))       # a stand-in for `make host-speed`: seconds each, not 5
+
+
 @pytest.fixture
 def toy(monkeypatch, tmp_path):
     monkeypatch.setitem(C.SPECS, "toy", _toy_spec())
+    monkeypatch.setattr(C, "host_speed", lambda: float(next(HOST_FIGURES)))
     return tmp_path
 
 
@@ -83,6 +87,10 @@ def test_resumed_training_equals_uninterrupted(toy, tmp_path_factory):
     assert json.loads((toy / ".work" / "toy" / "state.json").read_text())["epochs_done"] == 1
     C.train("toy", directory=toy, log=_quiet)                                  # resumes: epochs 2 and 3
     a, b = C.load("toy", straight), C.load("toy", toy)
+    # the host's speed, taken before each stretch of training, says what its minutes mean
+    first, then = C.entry("toy", toy)["host_reference_s"]
+    assert then == first + 0.25 and len(C.entry("toy", straight)["host_reference_s"]) == 1
+    assert f"min on 2 CPU cores (host reference {first:.2f}/{then:.2f} s)" in C.describe_training(C.entry("toy", toy))
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
 
@@ -116,6 +124,12 @@ def test_baseline_is_the_recipe_cut_short_and_kept_beside_the_model(toy, monkeyp
     assert manifest["models"]["toy"] == entry                    # the checkpoint's entry is untouched
     assert manifest["baselines"]["toy"] == short and short["epochs"] == 1 and short["images_seen"] == 256
     assert short["figures"]["MSE"] > entry["figures"]["MSE"]      # one epoch fits worse than three
+    # a lecture that trains with other optimizers than the checkpoint's gives its own compile
+    frozen = lambda model: model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # noqa: E731
+    monkeypatch.setitem(C.SPECS, "toy", dataclasses.replace(C.SPECS["toy"], baseline=(1, "one epoch", frozen)))
+    untrained = C.baseline("toy", directory=toy, log=_quiet)
+    keras.utils.set_random_seed(0)
+    assert untrained["figures"]["MSE"] == pytest.approx(C.SPECS["toy"].evaluate(C.SPECS["toy"].build())["MSE"], rel=1e-5)
     monkeypatch.setitem(C.SPECS, "toy", _toy_spec())
     with pytest.raises(C.CheckpointError, match="no lecture-profile baseline"):
         C.baseline("toy", directory=toy)

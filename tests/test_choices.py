@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from course_lib import choices as C
+from course_lib import gan as G
 from course_lib.gan import DCGAN_LEARNING_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,9 +94,11 @@ def test_the_gan_comparisons_train_equal_minutes_and_choose_the_lowest_validatio
     assert dcgan["chosen"] == {"lr": best["lr"], "betas": best["betas"]}
     assert {r["generator steps"] for r in dcgan["rows"]} == {
         r["generator steps"] for r in stability["rows"] if r["model"] == "dcgan"}
+    # gan_stability runs the DCGAN at its checkpoint's setting; its seed-0 runs are dcgan_settings' (one run, two uses)
     stable = {r["lr"]: r["val FID"] for r in stability["rows"] if r["model"] == "dcgan" and r["seed"] == 0}
-    assert dcgan["rows reused from earlier records"] >= 3 and all(   # 07's betas at seed 0: gan_stability's runs
-        stable[r["lr"]] == r["val FID"] for r in dcgan["rows"] if tuple(r["betas"]) == (0.5, 0.999) and r["lr"] in stable)
+    assert {tuple(r["betas"]) for r in stability["rows"] if r["model"] == "dcgan"} == {G.DCGAN_CHECKPOINT_BETAS}
+    shared = [r for r in dcgan["rows"] if tuple(r["betas"]) == G.DCGAN_CHECKPOINT_BETAS and r["lr"] in stable]
+    assert len(shared) == 3 and all(stable[r["lr"]] == r["val FID"] for r in shared)
     chosen_wgan = [r for r in stability["rows"] if r["model"] == "wgan"]
     assert all((r["n_critic"], r["gp_weight"], r["betas"]) == (out["chosen"]["n_critic"], out["chosen"]["gp_weight"],
                                                               out["chosen"]["betas"]) for r in chosen_wgan)

@@ -41,8 +41,9 @@ class Spec:
     needs: tuple = field(default=())  # checkpoints the evaluation uses (e.g. the classifier)
     keep_best: bool = False          # keep the epoch with the lowest validation figure (early stopping)
     artifacts: Callable = None       # () -> {name: array} recorded during training, saved as NAME.npz
-    baseline: tuple = None           # (epochs, what): the lecture profile's shorter run of the same recipe,
-                                     # measured by ``baseline(name)`` with the same ``evaluate``
+    baseline: tuple = None           # (epochs, what[, compile]): the lecture profile's shorter run of the same
+                                     # recipe, measured by ``baseline(name)`` with the same ``evaluate`` (and
+                                     # the lecture's own ``compile`` where the checkpoint's differs)
     tracked: Callable = None         # (model) -> {name: value}: more figures for each epoch's point of the
                                      # curve, measured after the epoch, outside its training seconds
     tiny: bool = False               # the recipe at tiny sizes (``tiny_specs``): a test run, never a checkpoint

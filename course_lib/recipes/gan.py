@@ -84,7 +84,8 @@ def specs(register, tiny=False):
                       build, compile_, fit_epoch, size(55_000, TINY_SPLITS["fit"]), validate, evaluate, check,
                       check_tolerance=1e-2, needs=("classifier",), keep_best=True,
                       baseline=(lecture_epochs[name], f"07's lecture profile: {lecture_epochs[name]} epochs, "
-                                "the last one kept")))
+                                "the last one kept, 07's optimizers",
+                                lambda model: model.compile(*G.dcgan_optimizers(conditional=conditional)))))
 
     for name, recipe in recipes.items():
         make(name, *recipe)
