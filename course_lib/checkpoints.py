@@ -215,13 +215,20 @@ def use(name, directory=None):
     return model, trained
 
 
+def host_reference(record):
+    """The `make host-speed` figures taken when a checkpoint trained (one per stretch of training),
+    as text ("1.05", "0.84/0.91"); None for runs that did not record them."""
+    figures = record.get("host_reference_s")
+    return "/".join(f"{h:.2f}" for h in figures) if figures else None
+
+
 def describe_training(record):
     """How a checkpoint trained, in words: its epochs, images and minutes on 2 CPU cores, and, when
     the run kept an earlier epoch (the lowest validation figure), which one of how long a run."""
     trained = TrainedFor(record)
     text = f"{trained.epochs} epochs, {trained.images_seen:,} training images, {trained.seconds / 60:.1f} min on 2 CPU cores"
-    if record.get("host_reference_s"):       # `make host-speed` when it trained: minutes scale with it
-        text += f" (host reference {'/'.join(f'{h:.2f}' for h in record['host_reference_s'])} s)"
+    if host_reference(record):               # `make host-speed` when it trained: minutes scale with it
+        text += f" (host reference {host_reference(record)} s)"
     if trained.epochs < int(record["epochs"]):
         text += (f" (the epoch of lowest validation figure, kept from a run of {record['epochs']} epochs, "
                  f"{record['train_minutes']:.1f} min)")
@@ -629,8 +636,7 @@ def manifest_table(directory=None):
         shown = {k: v for k, v in e["figures"].items() if not k.startswith(("validation", "params", "code floats"))
                  and not isinstance(v, (list, dict))}            # curves and choices: in the manifest
         kept = f", kept epoch {e['kept_epoch']}" if e.get("kept_epoch", e["epochs"]) != e["epochs"] else ""
-        host = (f" (host {'/'.join(f'{h:.2f}' for h in e['host_reference_s'])} s)"
-                if e.get("host_reference_s") else "")                # `make host-speed` when it trained
+        host = f" (host {host_reference(e)} s)" if host_reference(e) else ""   # `make host-speed` when it trained
         lines.append(f"| `{name}` | {', '.join(spec.notebooks)} | {_epochs(spec.epochs)}, ~{spec.budget_minutes} min "
                      f"| {_epochs(e['epochs'])}, {e['train_minutes']:.1f} min{host}, {e['images_seen']:,} examples{kept} "
                      f"| {e['bytes'] / 1e6:.1f} "
