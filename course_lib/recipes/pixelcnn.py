@@ -125,7 +125,8 @@ def specs(register, tiny=False):
                        f"1x{k // 2 + 1} stacks) of {sizes['filters']} filters, no blind spot")
         else:
             layers_ = f"{sizes['hidden_layers']} residual 5x5 masked layers of {sizes['filters']} filters"
-        rows_seen = P.receptive_field_rows(builder(kind, **dict(sizes, image_shape=(2, 2))))
+        network_class = P.GatedPixelCNN if gated else P.PixelCNN      # constructed, not built: importing the
+        rows_seen = P.receptive_field_rows(network_class(kind=kind, **sizes))   # recipes builds no network
         register(Spec(name, NOTEBOOKS[name],
                       f"{'class-conditional ' if conditional else ''}{kind} {'gated ' if gated else ''}PixelCNN, "
                       f"{layers_} (sees {rows_seen} rows up)", epochs, minutes,
