@@ -24,7 +24,7 @@ JOBS ?= 2
 WORKER_THREADS := $(if $(filter-out 1,$(JOBS)),TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-baseline checkpoints-rescore checkpoints-list choices present slides slides-check nbval-present
+.PHONY: help install course lab test unit nbcheck nbval bench toc clean-notebooks clean checkpoints checkpoints-baseline checkpoints-rescore checkpoints-list choices present slides slides-check site site-check nbval-present
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -79,6 +79,23 @@ slides: install ## Render the committed notebooks as reveal.js decks in build/sl
 slides-check: slides ## Every slide and page in headless Chromium: fails on overflow, math errors, broken links, blank slides
 	$(BIN)/python tools/nbtools.py slides-check --shots $(BUILD)/slides/shots \
 		$(BUILD)/slides $(BUILD)/present/slides $(BUILD) $(BUILD)/present
+
+# The site's builder (Jupyter Book 1, Sphinx) lives in .venv-site, apart from .venv: it pins an older
+# Sphinx than the slides' sphinx-revealjs needs. The stamp is written last, as for .venv.
+SITE_VENV := .venv-site
+SITE_STAMP := $(SITE_VENV)/.installed
+$(SITE_STAMP): requirements-site.txt
+	@rm -f $@
+	@$(CHECK_PYTHON); [ -x $(SITE_VENV)/bin/python ] || $(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SITE_VENV)/bin/python -m pip install --quiet -r requirements-site.txt
+	@touch $@
+
+site: install $(SITE_STAMP) ## The course as a searchable web site in build/site/html (committed notebooks, not re-run; offline; open index.html)
+	$(BIN)/python tools/course_site.py build $(BUILD)/site
+
+site-check: site ## Open the site in headless Chromium: fails on network requests, broken links, untypeset formulas, a search that misses 08
+	$(BIN)/python tools/course_site.py check --shots $(BUILD)/site/shots $(BUILD)/site/html
 
 # Jupyter refuses to start as root (containers, cloud images) without --allow-root; LAB_ARGS="--no-browser
 # --port 8899" passes more arguments.
