@@ -117,7 +117,7 @@ comma := ,
 TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10b_diffusion_mnist.ipynb,notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb \
 	notebooks/06b_pixelcnn_conditional.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb,notebooks/06d_likelihood_ood.ipynb \
 	notebooks/04a_vae.ipynb,notebooks/03_autoencoders.ipynb,notebooks/05_cvae.ipynb,notebooks/04b_vae_likelihood.ipynb \
-	notebooks/08b_evaluation.ipynb,notebooks/06e_gated_pixelcnn.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb tests/test_checkpoints.py tests/test_recipes.py \
+	notebooks/08b_evaluation.ipynb,notebooks/06e_gated_pixelcnn.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb tests/test_checkpoints.py tests/test_recipes.py tests/test_distribute.py \
 	tests/test_pixelcnn.py tests/test_diffusion.py tests/test_vae.py tests/test_nbtools.py
 TEST_FILES := $(TEST_ORDER) $(filter-out $(subst $(comma), ,$(TEST_ORDER)),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
 test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel

@@ -36,7 +36,10 @@ def _import_tensorflow_quietly():
     by absl before TF_CPP_MIN_LOG_LEVEL takes effect, and would clutter the first cell of
     every notebook. Python exceptions are not affected: a broken install still raises.
     """
+    from course_lib.distribute import split_cpu_if_asked
+
     if os.environ.get("COURSE_VERBOSE_TF"):
+        split_cpu_if_asked()        # DEVICES=2 on a CPU: two logical devices, before the first op
         return
     import sys
 
@@ -45,6 +48,7 @@ def _import_tensorflow_quietly():
     try:
         os.dup2(devnull, 2)
         import tensorflow  # noqa: F401
+        split_cpu_if_asked()        # DEVICES=2 on a CPU: two logical devices, before the first op
         tensorflow.constant(0.0) + 1.0  # the first op initialises the devices (more chatter)
         # Python-side warnings such as "5 out of the last 7 calls ... triggered tf.function
         # retracing" (predict on batches of new sizes) are harmless here.

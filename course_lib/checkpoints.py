@@ -37,6 +37,7 @@ from course_lib import profile as _profile  # noqa: F401  (quiets TensorFlow's s
 
 import keras  # noqa: E402
 
+from course_lib import distribute  # noqa: E402
 from course_lib.bench import host_speed  # noqa: E402
 from course_lib.recipes.base import functions_eager, running_in  # noqa: E402
 # Names read here from before the recipes had files of their own: ``checkpoints.mnist()`` (choices.py),
@@ -390,8 +391,17 @@ def _train(spec, max_minutes, fresh, directory, log):
     work.mkdir(parents=True, exist_ok=True)
     host = None if spec.tiny else round(host_speed(), 2)       # this host's speed now (`make host-speed`)
     keras.utils.set_random_seed(0)
-    model = spec.build()
-    spec.compile(model)
+    strategy = distribute.strategy()                           # DEVICES=2: data-parallel on two devices
+    with strategy.scope():                                     # the model, its variables and optimizers
+        model = spec.build()
+        spec.compile(model)
+    if strategy.num_replicas_in_sync > 1:
+        if type(model).__name__ not in distribute.DATA_PARALLEL:
+            raise CheckpointError(f"{name}: DEVICES={strategy.num_replicas_in_sync} trains only the models whose "
+                                  f"training step is made for several replicas ({', '.join(sorted(distribute.DATA_PARALLEL))}); "
+                                  f"{type(model).__name__} is not one yet: train it without DEVICES.")
+        log(f"[{name}] data-parallel on {strategy.num_replicas_in_sync} replicas: "
+            f"{', '.join(strategy.extended.worker_devices)}")
     state = {"epochs_done": 0, "images_seen": 0, "train_seconds": 0.0, "curve": [], "log": []}
     if (work / "state.json").exists() and not fresh:
         state = json.loads((work / "state.json").read_text())

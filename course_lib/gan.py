@@ -20,6 +20,7 @@ from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
 from course_lib.checks import check_labels as _check_one_hot
+from course_lib.distribute import replica_rows, replicas, synchronized_batch_norm
 
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 # Adam for the MNIST DCGANs: beta_1 = 0.5 as in the DCGAN paper (Radford et al. 2016).
@@ -100,11 +101,12 @@ def build_generator(latent_dim=64, num_classes=None):
     if num_classes:
         c = keras.Input((num_classes,), name="label")
         inputs, h = [z, c], layers.Concatenate(name="z_and_label")([z, c])
+    bn = {"synchronized": True} if synchronized_batch_norm() else {}   # several replicas: global batch statistics
     h = layers.Dense(7 * 7 * 64, use_bias=False)(h)
-    h = layers.LeakyReLU(0.2)(layers.BatchNormalization()(h))
+    h = layers.LeakyReLU(0.2)(layers.BatchNormalization(**bn)(h))
     h = layers.Reshape((7, 7, 64))(h)
     h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(h)      # 14 x 14
-    h = layers.LeakyReLU(0.2)(layers.BatchNormalization()(h))
+    h = layers.LeakyReLU(0.2)(layers.BatchNormalization(**bn)(h))
     x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid", name="image")(h)
     return keras.Model(inputs if num_classes else z, x, name="generator")
 
@@ -187,6 +189,7 @@ class GAN(CheckedFit, keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")}
+        self.built = True       # G and D are built: fit() need not call the wrapper on real data to build it
 
     @property
     def metrics(self):
@@ -231,14 +234,23 @@ class GAN(CheckedFit, keras.Model):
 
     def compile(self, d_optimizer, g_optimizer, generator_loss="non_saturating", **kwargs):
         _check_kind(generator_loss)
+        if replicas() > 1:                 # compiled under a strategy of several replicas: XLA fails there
+            kwargs["jit_compile"] = False
         super().compile(**kwargs)
         self.d_optimizer, self.g_optimizer, self.generator_loss_kind = d_optimizer, g_optimizer, generator_loss
+        # Built here, where compile() runs (inside a distribution strategy's scope, if any): their
+        # slots are then mirrored variables; built lazily in the first step they are not.
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator.trainable_variables)
 
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
     def _noise(self, n):
-        return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+        """``n`` noise vectors for this replica's share of the batch: drawn for the global batch, the
+        same on every replica, and cut to this replica's rows (``distribute.replica_rows``)."""
+        z = keras.random.normal((n * replicas(), self.latent_dim), seed=self.seed_generator)
+        return replica_rows(z, n)
 
     def _d(self, x, c, training=True):
         if self.pack > 1:                       # PacGAN: `pack` samples side by side
@@ -254,19 +266,21 @@ class GAN(CheckedFit, keras.Model):
         x, c, _ = keras.utils.unpack_x_y_sample_weight(data)
         if self.num_classes is None:
             c = None
-        n = ops.shape(x)[0]
+        n, share = ops.shape(x)[0], 1.0 / replicas()    # share: several replicas' gradients are summed
         # 1. the discriminator: a real mini-batch and a generated one; D ascends L
         fake = self._g(self._noise(n), c)
         with tf.GradientTape() as tape:
             real_logits, fake_logits = self._d(x, c), self._d(fake, c)
             d_loss = discriminator_loss(real_logits, fake_logits)
+            scaled = d_loss * share if share != 1.0 else d_loss
         d_vars = self.discriminator.trainable_weights
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
         # 2. the generator: fresh noise; G descends its loss
         with tf.GradientTape() as tape:
             g_loss = generator_loss(self._d(self._g(self._noise(n), c), c), self.generator_loss_kind)
+            scaled = g_loss * share if share != 1.0 else g_loss
         g_vars = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
         for name, value in [("d_loss", d_loss), ("g_loss", g_loss),
                             ("d_acc_real", ops.mean(ops.cast(real_logits > 0, "float32"))),
                             ("d_acc_fake", ops.mean(ops.cast(fake_logits < 0, "float32")))]:
@@ -295,6 +309,13 @@ class GAN(CheckedFit, keras.Model):
             positive_int(batch, "batch_size")
         if self.pack > 1 and batch and batch % self.pack:
             raise ValueError(f"batch_size ({batch}) must be a multiple of pack ({self.pack}).")
+        r = self.distribute_strategy.num_replicas_in_sync      # the strategy the model was built under
+        if r > 1 and hasattr(x, "shape") and not isinstance(x, tf.data.Dataset):
+            last = len(x) % (batch or 32)                 # the short last batch, split over the replicas too
+            if (batch or 32) % r or last % r:
+                raise ValueError(f"on {r} replicas every batch must split evenly: batch_size ({batch or 32}) and the "
+                                 f"last batch ({last} of {len(x)} examples) must be multiples of {r}; drop the "
+                                 f"remainder, e.g. x[:len(x) - {last}].")
         return super().fit(x, y, *args, **kwargs)
 
     def generate(self, n, labels=None, seed=0, batch_size=1000):

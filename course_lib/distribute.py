@@ -1,0 +1,109 @@
+"""Data-parallel training with ``tf.distribute.MirroredStrategy``: what the course's custom
+``train_step``s need to give, on several devices, the step one device takes on the same global batch.
+
+Under the strategy each replica runs ``train_step`` on its share of the global batch and the
+optimizer **sums** the replicas' gradients. So a custom step
+
+- divides its loss by ``replicas()`` inside the gradient tape (a mean over its share, summed over
+  the replicas, is then the mean over the global batch);
+- draws its noise for the **global** batch, the same on every replica (the seed generator's state
+  is mirrored), and keeps its own rows (``replica_rows``): together the replicas use exactly the
+  noise one device would have drawn;
+- normalises with synchronized batch statistics (``synchronized_batch_norm``), else each replica
+  normalises by the statistics of its share.
+
+With one device (no strategy) ``replicas()`` is 1 and every step is what it was.
+"""
+
+import os
+
+# The models whose train_step is made for several replicas (and tested so:
+# tests/test_distribute.py); `make checkpoints DEVICES=2` refuses the others.
+DATA_PARALLEL = {"GAN"}
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def replicas():
+    """Replicas training in sync under the current distribution strategy (1 without one)."""
+    return _tf().distribute.get_strategy().num_replicas_in_sync
+
+
+def replica_rows(global_values, n):
+    """This replica's ``n`` rows of ``global_values`` (drawn alike on every replica): replica k takes
+    rows k*n .. (k+1)*n - 1, the rows of the global batch the strategy gave it."""
+    tf = _tf()
+    if replicas() == 1:
+        return global_values
+    k = tf.distribute.get_replica_context().replica_id_in_sync_group
+    return global_values[k * n:(k + 1) * n]
+
+
+def synchronized_batch_norm():
+    """True when a model built now will train on more than one replica: its BatchNormalization
+    layers must then average the batch statistics over the replicas."""
+    tf = _tf()
+    return tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
+
+
+def split_cpu(n):
+    """Make ``n`` logical devices of the CPU (for trying data parallelism on one machine). Call it
+    before TensorFlow has started its devices (first thing in a process)."""
+    tf = _tf()
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be a positive number of devices, got {n}.")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError as err:
+        raise RuntimeError(f"TensorFlow has started its devices already: split the CPU ({n} devices) first "
+                           f"thing in the process ({err})") from None
+    return [f"/cpu:{i}" for i in range(n)]
+
+
+def split_cpu_if_asked():
+    """``DEVICES=N`` (N > 1) on a machine with fewer than N GPUs: N logical devices of the CPU,
+    made before TensorFlow starts its devices (``import course_lib`` calls this first)."""
+    n = os.environ.get("DEVICES", "").strip()
+    if not n.isdigit() or int(n) < 2:
+        return
+    tf = _tf()
+    if len(tf.config.list_physical_devices("GPU")) >= int(n):
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if len(tf.config.get_logical_device_configuration(cpu) or []) < int(n):
+        split_cpu(int(n))
+
+
+def strategy(devices=None):
+    """The strategy to build and train under: ``MirroredStrategy`` over ``devices`` (a number, or
+    a list of device names; default: ``$DEVICES``, else every GPU when there are several), else
+    TensorFlow's default strategy (one device). ``DEVICES=2`` on a machine without two GPUs splits
+    the CPU in two logical devices, which must happen before TensorFlow starts its devices."""
+    tf = _tf()
+    devices = devices if devices is not None else os.environ.get("DEVICES")
+    if devices is None:
+        gpus = tf.config.list_physical_devices("GPU")
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if isinstance(devices, str):
+        if not devices.strip().isdigit():
+            raise ValueError(f"DEVICES must be a number of devices, got {devices!r}.")
+        devices = int(devices)
+    if isinstance(devices, int):
+        if devices < 1:
+            raise ValueError(f"devices must be at least 1, got {devices}.")
+        if devices == 1:
+            return tf.distribute.get_strategy()
+        if len(tf.config.list_physical_devices("GPU")) >= devices:
+            return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(devices)])
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        if len(tf.config.get_logical_device_configuration(cpu) or []) < devices:
+            split_cpu(devices)
+        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(devices)],
+                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return tf.distribute.MirroredStrategy(list(devices))

@@ -1,0 +1,98 @@
+"""Data-parallel training (course_lib.distribute): one training step on two replicas is the step one
+device takes on the same global batch. The CPU is split in two logical devices (DEVICES=2), which
+must happen before TensorFlow starts its devices: so in a fresh process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_lib import distribute
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_STEPS = r"""
+import json, os, sys, tempfile
+import numpy as np, keras
+from course_lib import checkpoints as C, distribute, gan as G
+
+x = np.random.default_rng(0).random((64, 28, 28, 1)).astype("float32")
+y = np.eye(10, dtype="float32")[np.arange(64) % 10]
+out = {"devices": distribute.strategy(2).extended.worker_devices}
+for cond in (None, 10):
+    weights, logs = {}, {}
+    for r in (1, 2):
+        strategy = distribute.strategy(r)
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            gan = G.build_gan(latent_dim=8, num_classes=cond)
+            gan.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3))
+        if r == 2:
+            try:
+                gan.fit(x[:63], y[:63] if cond else None, batch_size=32, epochs=1, verbose=0)
+                out["uneven"] = "no error"
+            except ValueError as err:
+                out["uneven"] = str(err)
+        # two steps of 32 on the global batch (the second step: the optimizers' moments, BN's statistics)
+        logs[r] = {k: float(v[-1]) for k, v in gan.fit(x, y if cond else None, batch_size=32, epochs=1,
+                                                          verbose=0, shuffle=False).history.items()}
+        weights[r] = [w for w in gan.get_weights()]
+        out.setdefault("synchronized", []).append(
+            [l.synchronized for l in gan.generator.layers if isinstance(l, keras.layers.BatchNormalization)])
+    out[str(cond)] = {"max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])),
+                      "max_abs_weight": max(float(np.abs(a).max()) for a in weights[1]),
+                      "logs": logs}
+lines, folder = [], tempfile.mkdtemp()
+os.environ["DEVICES"] = "1"                       # the classifier the GAN recipe scores with: one device
+C.train("classifier", directory=folder, tiny=True, log=lambda *a, **k: None)
+os.environ["DEVICES"] = "2"
+C.train("dcgan", directory=folder, tiny=True, log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+out["make checkpoints"] = [ln for ln in lines if "replicas" in ln]
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def two_devices():
+    env = {**os.environ, "DEVICES": "2"}
+    run = subprocess.run([sys.executable, "-c", _STEPS], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT")][-1]
+    return json.loads(line[len("RESULT"):])
+
+
+@pytest.mark.parametrize("cond", ["None", "10"])
+def test_two_gan_steps_on_two_replicas_equal_them_on_one_device(two_devices, cond):
+    result = two_devices[cond]
+    assert two_devices["devices"] == ["/job:localhost/replica:0/task:0/device:CPU:0",
+                                      "/job:localhost/replica:0/task:0/device:CPU:1"]
+    # float32 sums in another order: about 1e-6 of weights of size about 1 (without the loss
+    # divided by the replicas, the noise cut per replica and synchronized BN: 2e-3 and more)
+    assert result["max_abs_diff"] <= 1e-5 * result["max_abs_weight"], result
+    for name, value in result["logs"]["1"].items():
+        assert result["logs"]["2"][name] == pytest.approx(value, rel=1e-5, abs=1e-6), name
+
+
+def test_the_generator_synchronizes_batch_norm_only_on_several_replicas(two_devices):
+    assert two_devices["synchronized"][0] == [False, False]        # one device: the layers as before
+    assert two_devices["synchronized"][1] == [True, True]
+
+
+def test_a_batch_that_does_not_split_evenly_is_refused(two_devices):
+    assert "must be multiples of 2" in two_devices["uneven"] and "x[:len(x) - 31]" in two_devices["uneven"]
+
+
+def test_make_checkpoints_trains_a_gan_data_parallel_when_asked(two_devices):
+    assert len(two_devices["make checkpoints"]) == 1
+    assert "data-parallel on 2 replicas" in two_devices["make checkpoints"][0]
+
+
+def test_one_device_is_the_default_and_bad_device_counts_are_refused():
+    assert distribute.replicas() == 1
+    for bad in ("two", "-1", 0):
+        with pytest.raises(ValueError, match="devices"):
+            distribute.strategy(bad)
