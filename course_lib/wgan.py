@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from course_lib.checks import check_number, finite_array, positive_int
+from course_lib.distribute import replica_rows, replicas
 from course_lib.gan import GAN
 
 
@@ -43,8 +44,8 @@ def gradient_penalty(critic, real, fake, epsilon=None, seed=None):
     if tuple(real.shape[1:]) != tuple(fake.shape[1:]):
         raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} examples must have one shape.")
     n = ops.shape(real)[0]
-    if epsilon is None:
-        epsilon = keras.random.uniform((n,), seed=seed)
+    if epsilon is None:         # drawn for the global batch and cut to this replica's rows (course_lib.distribute)
+        epsilon = replica_rows(keras.random.uniform((n * replicas(),), seed=seed), n)
     epsilon = ops.reshape(ops.convert_to_tensor(epsilon, "float32"), (-1,) + (1,) * (len(real.shape) - 1))
     between = epsilon * real + (1.0 - epsilon) * fake
     with tf.GradientTape() as tape:
@@ -81,7 +82,7 @@ class WGANGP(GAN):
         x, c, _ = keras.utils.unpack_x_y_sample_weight(data)
         if self.num_classes is None:
             c = None
-        n = ops.shape(x)[0]
+        n, share = ops.shape(x)[0], 1.0 / replicas()    # share: several replicas' gradients are summed
         d_vars = self.discriminator.trainable_weights
         for _ in range(self.n_critic):          # 1. the critic ascends E f(real) - E f(fake), penalised
             fake = self._g(self._noise(n), c)
@@ -89,11 +90,13 @@ class WGANGP(GAN):
                 gap = critic_gap(self._d(x, c), self._d(fake, c))
                 gp = gradient_penalty(lambda v: self._d(v, c), x, fake, seed=self.seed_generator)
                 critic_loss = -gap + self.gp_weight * gp
-            self.d_optimizer.apply_gradients(zip(tape.gradient(critic_loss, d_vars), d_vars))
+                scaled = critic_loss * share if share != 1.0 else critic_loss
+            self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
         with tf.GradientTape() as tape:         # 2. the generator raises the critic's score of its fakes
             g_loss = -ops.mean(self._d(self._g(self._noise(n), c), c))
+            scaled = g_loss * share if share != 1.0 else g_loss
         g_vars = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
         for name, value in [("critic_loss", critic_loss), ("g_loss", g_loss), ("gp", gp), ("w_estimate", gap)]:
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
