@@ -36,6 +36,7 @@ import numpy as np
 from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
+from course_lib.distribute import replica_rows, replicas
 
 SCHEDULES = ("linear", "cosine")
 
@@ -213,17 +214,21 @@ class Diffusion(CheckedFit, keras.Model):
         self.min_signal_rate = None if min_signal_rate is None else float(min_signal_rate)
         if ema_decay is not None:
             ema_decay = check_number(ema_decay, "ema_decay", above=0, below=1)
-            self.ema = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, name=f"ema_{i}")
+            # "only_first_replica": on several replicas (course_lib.distribute) the weights, hence their
+            # average, are the same on every replica, and one replica's update is kept
+            self.ema = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, name=f"ema_{i}",
+                                        aggregation="only_first_replica")
                         for i, w in enumerate(denoiser.trainable_weights)]
             for w_ema, w in zip(self.ema, denoiser.trainable_weights):
                 w_ema.assign(w)
             self.ema_updates = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False,
-                                               name="ema_updates")
+                                               name="ema_updates", aggregation="only_first_replica")
         self.ema_decay, self.ema_warmup = ema_decay, bool(ema_warmup)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._alpha_bar = ops.convert_to_tensor(self.schedule.alpha_bar, "float32")
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.input_shape_ = tuple(denoiser.inputs[0].shape[1:])
+        self.built = True       # the denoiser is built: fit() need not call the wrapper on data to build it
 
     @property
     def T(self):
@@ -265,9 +270,9 @@ class Diffusion(CheckedFit, keras.Model):
     def simple_loss(self, x0):
         """E_{t, e} ||e - eps(x_t, t)||^2 / dim on the batch, one random t per example."""
         self._check_batch(x0)
-        n = ops.shape(x0)[0]
-        t = keras.random.randint((n,), 1, self.T + 1, seed=self.seed_generator)
-        noise = keras.random.normal(ops.shape(x0), seed=self.seed_generator)
+        n, r = ops.shape(x0)[0], replicas()    # t and e drawn for the global batch, cut to this replica's rows
+        t = replica_rows(keras.random.randint((n * r,), 1, self.T + 1, seed=self.seed_generator), n)
+        noise = replica_rows(keras.random.normal((n * r,) + tuple(ops.shape(x0)[1:]), seed=self.seed_generator), n)
         ab = ops.reshape(ops.take(self._alpha_bar, t), (-1,) + (1,) * (len(x0.shape) - 1))
         x_t = ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * noise
         return ops.mean(ops.square(noise - self.denoiser([x_t, t], training=True)))
@@ -277,9 +282,11 @@ class Diffusion(CheckedFit, keras.Model):
 
         x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         x0 = ops.cast(x0, "float32")
+        share = 1.0 / replicas()                # several replicas' gradients are summed
         with tf.GradientTape() as tape:
             loss = self.simple_loss(x0)
-        grads = tape.gradient(loss, self.denoiser.trainable_weights)
+            scaled = loss * share if share != 1.0 else loss
+        grads = tape.gradient(scaled, self.denoiser.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.denoiser.trainable_weights))
         if self.ema_decay is not None:
             self.update_ema()

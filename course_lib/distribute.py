@@ -19,7 +19,7 @@ import os
 
 # The models whose train_step is made for several replicas (and tested so:
 # tests/test_distribute.py); `make checkpoints DEVICES=2` refuses the others.
-DATA_PARALLEL = {"GAN", "WGANGP"}
+DATA_PARALLEL = {"Diffusion", "GAN", "WGANGP"}
 
 
 def _tf():

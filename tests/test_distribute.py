@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _STEPS = r"""
 import json, os, sys, tempfile
 import numpy as np, keras
-from course_lib import checkpoints as C, distribute, gan as G, wgan as W
+from course_lib import checkpoints as C, diffusion as D, distribute, gan as G, wgan as W
 
 x = np.random.default_rng(0).random((64, 28, 28, 1)).astype("float32")
 y = np.eye(10, dtype="float32")[np.arange(64) % 10]
@@ -46,6 +46,20 @@ for case, cond in (("gan", None), ("conditional gan", 10), ("wgan-gp", None)):
     out[case] = {"max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])),
                       "max_abs_weight": max(float(np.abs(a).max()) for a in weights[1]),
                       "logs": logs}
+# the diffusion model's step (its U-Net, and the moving average of its weights), two steps of 16 images
+images = x[:32] * 2 - 1
+weights, logs = {}, {}
+for r in (1, 2):
+    with distribute.strategy(r).scope():
+        keras.utils.set_random_seed(0)
+        model = D.Diffusion(D.build_unet(filters=4, time_dim=8), T=100, schedule="cosine", ema_decay=0.9)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(images, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+    logs[r] = {k: float(v[-1]) for k, v in history.items()}
+    weights[r] = [w for w in model.get_weights()]                     # the U-Net's and the average's
+out["diffusion"] = {"max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])),
+                    "max_abs_weight": max(float(np.abs(a).max()) for a in weights[1]),
+                    "logs": logs}
 lines, folder = [], tempfile.mkdtemp()
 os.environ["DEVICES"] = "1"                       # the classifier the GAN recipe scores with: one device
 C.train("classifier", directory=folder, tiny=True, log=lambda *a, **k: None)
@@ -66,8 +80,8 @@ def two_devices():
     return json.loads(line[len("RESULT"):])
 
 
-@pytest.mark.parametrize("case", ["gan", "conditional gan", "wgan-gp"])
-def test_two_gan_steps_on_two_replicas_equal_them_on_one_device(two_devices, case):
+@pytest.mark.parametrize("case", ["gan", "conditional gan", "wgan-gp", "diffusion"])
+def test_two_steps_on_two_replicas_equal_them_on_one_device(two_devices, case):
     result = two_devices[case]
     assert two_devices["devices"] == ["/job:localhost/replica:0/task:0/device:CPU:0",
                                       "/job:localhost/replica:0/task:0/device:CPU:1"]
