@@ -127,6 +127,20 @@ def run_checked(method, check, x=None, *args, **kwargs):
         raise
 
 
+def _check_even_batches(model, x, batch_size):
+    """On several replicas (course_lib.distribute) every batch of an array must split evenly: a
+    replica's share of the noise is cut by its index, and an empty share gives a NaN mean."""
+    replicas = model.distribute_strategy.num_replicas_in_sync       # the strategy the model was built under
+    if replicas == 1 or not hasattr(x, "shape") or not hasattr(x, "__len__"):
+        return
+    batch = batch_size or 32
+    last = len(x) % batch
+    if batch % replicas or last % replicas:
+        raise ValueError(f"on {replicas} replicas every batch must split evenly: batch_size ({batch}) and the last "
+                         f"batch ({last} of {len(x)} examples) must be multiples of {replicas}; drop the remainder, "
+                         f"e.g. x[:len(x) - {last}].")
+
+
 class CheckedFit:
     """Mixin for a ``keras.Model`` with a ``_check_inputs(x)`` method: ``fit``, ``evaluate``
     and ``predict`` run it on the data first (``run_checked``). A tf.data pipeline shuffles
@@ -139,6 +153,7 @@ class CheckedFit:
     def fit(self, x=None, *args, **kwargs):
         if not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
             kwargs.setdefault("shuffle", False)
+        _check_even_batches(self, x, kwargs.get("batch_size"))
         return run_checked(super().fit, self._check_inputs, x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):

@@ -309,13 +309,6 @@ class GAN(CheckedFit, keras.Model):
             positive_int(batch, "batch_size")
         if self.pack > 1 and batch and batch % self.pack:
             raise ValueError(f"batch_size ({batch}) must be a multiple of pack ({self.pack}).")
-        r = self.distribute_strategy.num_replicas_in_sync      # the strategy the model was built under
-        if r > 1 and hasattr(x, "shape") and not isinstance(x, tf.data.Dataset):
-            last = len(x) % (batch or 32)                 # the short last batch, split over the replicas too
-            if (batch or 32) % r or last % r:
-                raise ValueError(f"on {r} replicas every batch must split evenly: batch_size ({batch or 32}) and the "
-                                 f"last batch ({last} of {len(x)} examples) must be multiples of {r}; drop the "
-                                 f"remainder, e.g. x[:len(x) - {last}].")
         return super().fit(x, y, *args, **kwargs)
 
     def generate(self, n, labels=None, seed=0, batch_size=1000):
