@@ -19,7 +19,7 @@ import os
 
 # The models whose train_step is made for several replicas (and tested so:
 # tests/test_distribute.py); `make checkpoints DEVICES=2` refuses the others.
-DATA_PARALLEL = {"Diffusion", "GAN", "WGANGP"}
+DATA_PARALLEL = {"Diffusion", "GAN", "MultiScaleFlow", "RealNVP", "WGANGP"}
 
 
 def _tf():
@@ -31,6 +31,14 @@ def _tf():
 def replicas():
     """Replicas training in sync under the current distribution strategy (1 without one)."""
     return _tf().distribute.get_strategy().num_replicas_in_sync
+
+
+def in_replica_step():
+    """True inside one replica's step of a strategy with several replicas (a train_step under
+    ``fit``); False on one device, and in the strategy's cross-replica context (e.g. a model
+    called eagerly inside ``strategy.scope()``)."""
+    ctx = _tf().distribute.get_replica_context()
+    return ctx is not None and ctx.num_replicas_in_sync > 1
 
 
 def replica_rows(global_values, n):

@@ -40,6 +40,7 @@ import numpy as np
 from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
+from course_lib.distribute import in_replica_step, replicas
 
 LOG_2PI = math.log(2 * math.pi)
 KINDS = ("dense", "conv")            # what a coupling layer's s/t network is
@@ -180,12 +181,23 @@ class _Flow(CheckedFit, keras.Model):
         import tensorflow as tf
 
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        share = 1.0 / replicas()                # several replicas' gradients are summed (course_lib.distribute)
         with tf.GradientTape() as tape:
             loss = -ops.mean(self.log_prob(ops.cast(x, "float32"), training=True))
-        grads = tape.gradient(loss, self.trainable_weights)
+            scaled = loss * share if share != 1.0 else loss
+        grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
+
+    def fit(self, x=None, *args, **kwargs):
+        """Keras' ``fit`` (checked, ``CheckedFit``). On several replicas the ActNorm layers must have
+        been started first (``initialize``): their data-dependent start is one batch's statistics."""
+        if self.distribute_strategy.num_replicas_in_sync > 1 and any(
+                not layer.built or float(layer.initialized.numpy()) < 0.5
+                for layer in self._flatten_layers() if isinstance(layer, ActNorm)):
+            raise ValueError("on several replicas, start the ActNorm layers before fit: flow.initialize(a batch of x).")
+        return super().fit(x, *args, **kwargs)
 
     def test_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -360,7 +372,7 @@ class ActNorm(layers.Layer):
         tf.cond(self.initialized > 0.5, lambda: tf.constant(False), initialize)
 
     def call(self, x, training=None):
-        if training:
+        if training and not in_replica_step():     # on several replicas: initialized before fit (_Flow.fit)
             self._initialize_once(x)
         z = (x + self.bias) * ops.exp(self.log_scale)
         return z, ops.ones((_batch(x),)) * (_pixels(x.shape) * ops.sum(self.log_scale))

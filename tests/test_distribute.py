@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _STEPS = r"""
 import json, os, sys, tempfile
 import numpy as np, keras
-from course_lib import checkpoints as C, diffusion as D, distribute, gan as G, wgan as W
+from course_lib import checkpoints as C, diffusion as D, distribute, flows as F, gan as G, wgan as W
 
 x = np.random.default_rng(0).random((64, 28, 28, 1)).astype("float32")
 y = np.eye(10, dtype="float32")[np.arange(64) % 10]
@@ -60,6 +60,28 @@ for r in (1, 2):
 out["diffusion"] = {"max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])),
                     "max_abs_weight": max(float(np.abs(a).max()) for a in weights[1]),
                     "logs": logs}
+# the Glow-style flow's step (ActNorm started before fit, invertible 1x1 convolutions), two steps of 16
+points = np.random.default_rng(1).standard_normal((32, 8, 8, 1)).astype("float32")
+weights, logs = {}, {}
+for r in (1, 2):
+    with distribute.strategy(r).scope():
+        keras.utils.set_random_seed(0)
+        flow = F.MultiScaleFlow((8, 8, 1), scales=2, steps=2, hidden=8)
+        # SGD: Adam's first steps divide each gradient by its own size, and some of the flow's start
+        # near zero (its couplings start as the identity): float rounding would become step sizes
+        flow.compile(optimizer=keras.optimizers.SGD(1e-2))
+        if r == 2:
+            try:
+                flow.fit(points, batch_size=16, epochs=1, verbose=0)
+                out["flow not started"] = "no error"
+            except ValueError as err:
+                out["flow not started"] = str(err)
+        flow.initialize(points[:16])          # inside the scope: the flow's variables are made here
+    history = flow.fit(points, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+    logs[r] = {k: float(v[-1]) for k, v in history.items()}
+    weights[r] = [w for w in flow.get_weights()]
+out["flow"] = {"max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])),
+               "max_abs_weight": max(float(np.abs(a).max()) for a in weights[1]), "logs": logs}
 lines, folder = [], tempfile.mkdtemp()
 os.environ["DEVICES"] = "1"                       # the classifier the GAN recipe scores with: one device
 C.train("classifier", directory=folder, tiny=True, log=lambda *a, **k: None)
@@ -80,7 +102,7 @@ def two_devices():
     return json.loads(line[len("RESULT"):])
 
 
-@pytest.mark.parametrize("case", ["gan", "wgan-gp", "diffusion"])
+@pytest.mark.parametrize("case", ["gan", "wgan-gp", "diffusion", "flow"])
 def test_two_steps_on_two_replicas_equal_them_on_one_device(two_devices, case):
     result = two_devices[case]
     assert two_devices["devices"] == ["/job:localhost/replica:0/task:0/device:CPU:0",
@@ -99,6 +121,10 @@ def test_the_generator_synchronizes_batch_norm_only_on_several_replicas(two_devi
 
 def test_a_batch_that_does_not_split_evenly_is_refused(two_devices):
     assert "must be multiples of 2" in two_devices["uneven"] and "x[:len(x) - 31]" in two_devices["uneven"]
+
+
+def test_a_flow_must_start_its_actnorm_layers_before_fit_on_several_replicas(two_devices):
+    assert "flow.initialize" in two_devices["flow not started"]
 
 
 def test_make_checkpoints_trains_a_gan_data_parallel_when_asked(two_devices):
