@@ -160,6 +160,26 @@ def test_rescore_measures_the_shipped_weights_with_the_current_evaluation(toy, m
         C.rescore("untrained", directory=toy)
 
 
+def test_recheck_records_the_current_check_of_the_shipped_weights_and_nothing_else(toy, monkeypatch):
+    import dataclasses
+
+    entry = C.train("toy", directory=toy, log=_quiet)
+    spec = C.SPECS["toy"]
+    monkeypatch.setitem(C.SPECS, "toy", dataclasses.replace(          # the recipe's check changes
+        spec, check=lambda m: ("mean |weight|", float(np.mean(np.abs(m.get_weights()[0]))))))
+    lines = []
+    record = C.recheck("toy", directory=toy, log=lambda *a, **k: lines.append(a[0]))
+    kept = {k: v for k, v in entry.items() if k != "check"}
+    assert {k: v for k, v in record.items() if k not in ("check", "rechecked")} == kept   # weights, figures stay
+    assert record["check"]["figure"] == "mean |weight|"
+    assert record["check"]["value"] == pytest.approx(float(np.mean(np.abs(C.load("toy", toy).get_weights()[0]))))
+    assert record["rechecked"]["command"] == "python -m course_lib.checkpoints recheck toy"
+    assert C.read_manifest(toy)["models"]["toy"] == record
+    assert entry["check"]["figure"] in lines[-1] and "mean |weight|" in lines[-1]
+    with pytest.raises(C.CheckpointError, match="unknown checkpoint 'nope'"):
+        C.recheck("nope", directory=toy)
+
+
 def test_unknown_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(C.CheckpointError, match="unknown checkpoint 'nope'"):
         C.train("nope", directory=tmp_path)
