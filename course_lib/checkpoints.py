@@ -396,10 +396,10 @@ def _train(spec, max_minutes, fresh, directory, log):
         model = spec.build()
         spec.compile(model)
     if strategy.num_replicas_in_sync > 1:
-        if type(model).__name__ not in distribute.DATA_PARALLEL:
-            raise CheckpointError(f"{name}: DEVICES={strategy.num_replicas_in_sync} trains only the models whose "
+        if name not in distribute.DATA_PARALLEL:
+            raise CheckpointError(f"{name}: DEVICES={strategy.num_replicas_in_sync} trains only the checkpoints whose "
                                   f"training step is made for several replicas ({', '.join(sorted(distribute.DATA_PARALLEL))}); "
-                                  f"{type(model).__name__} is not one yet: train it without DEVICES.")
+                                  f"{name} is not one yet: train it without DEVICES.")
         log(f"[{name}] data-parallel on {strategy.num_replicas_in_sync} replicas: "
             f"{', '.join(strategy.extended.worker_devices)}")
     state = {"epochs_done": 0, "images_seen": 0, "train_seconds": 0.0, "curve": [], "log": []}

@@ -17,9 +17,10 @@ With one device (no strategy) ``replicas()`` is 1 and every step is what it was.
 
 import os
 
-# The models whose train_step is made for several replicas (and tested so:
-# tests/test_distribute.py); `make checkpoints DEVICES=2` refuses the others.
-DATA_PARALLEL = {"Diffusion", "GAN", "MultiScaleFlow", "RealNVP", "WGANGP"}
+# The recipes whose model's train_step is made for several replicas (GAN, WGANGP, Diffusion, the
+# flows; tests/test_distribute.py) and whose training goes through it (the toy GANs of 07 train in
+# loops of their own): `make checkpoints DEVICES=2` refuses the others.
+DATA_PARALLEL = {"dcgan", "cgan", "wgan_mnist", "diffusion_mnist", "flow_mnist", "glow_mnist"}
 
 
 def _tf():
@@ -49,6 +50,29 @@ def replica_rows(global_values, n):
         return global_values
     k = tf.distribute.get_replica_context().replica_id_in_sync_group
     return global_values[k * n:(k + 1) * n]
+
+
+def clipped_share(optimizer, grads):
+    """The gradients to give ``optimizer.apply_gradients`` in a replica's step when the optimizer
+    clips (``global_clipnorm``, ``clipnorm`` or ``clipvalue``). Keras clips each replica's gradient
+    before it sums them, which is not the clipping of the summed gradient one device would do;
+    so here the replicas' gradients are summed, clipped as one device would, and each replica passes
+    1/replicas of the result (already within the bounds: the optimizer's own clipping leaves it be).
+    One device, or no clipping: ``grads`` unchanged."""
+    r = replicas()
+    norm, global_norm = getattr(optimizer, "clipnorm", None), getattr(optimizer, "global_clipnorm", None)
+    value = getattr(optimizer, "clipvalue", None)
+    if r == 1 or (norm is None and global_norm is None and value is None):
+        return grads
+    tf = _tf()
+    total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
+    if global_norm is not None:
+        total, _ = tf.clip_by_global_norm(total, global_norm)
+    if norm is not None:
+        total = [tf.clip_by_norm(g, norm) for g in total]
+    if value is not None:
+        total = [tf.clip_by_value(g, -value, value) for g in total]
+    return [g / r for g in total]
 
 
 def synchronized_batch_norm():

@@ -40,7 +40,7 @@ import numpy as np
 from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
-from course_lib.distribute import in_replica_step, replicas
+from course_lib.distribute import clipped_share, in_replica_step, replicas
 
 LOG_2PI = math.log(2 * math.pi)
 KINDS = ("dense", "conv")            # what a coupling layer's s/t network is
@@ -185,7 +185,7 @@ class _Flow(CheckedFit, keras.Model):
         with tf.GradientTape() as tape:
             loss = -ops.mean(self.log_prob(ops.cast(x, "float32"), training=True))
             scaled = loss * share if share != 1.0 else loss
-        grads = tape.gradient(scaled, self.trainable_weights)
+        grads = clipped_share(self.optimizer, tape.gradient(scaled, self.trainable_weights))
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}

@@ -20,7 +20,7 @@ from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
 from course_lib.checks import check_labels as _check_one_hot
-from course_lib.distribute import replica_rows, replicas, synchronized_batch_norm
+from course_lib.distribute import clipped_share, replica_rows, replicas, synchronized_batch_norm
 
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 # Adam for the MNIST DCGANs: beta_1 = 0.5 as in the DCGAN paper (Radford et al. 2016).
@@ -234,12 +234,16 @@ class GAN(CheckedFit, keras.Model):
 
     def compile(self, d_optimizer, g_optimizer, generator_loss="non_saturating", **kwargs):
         _check_kind(generator_loss)
+        self._compile_two(d_optimizer, g_optimizer, kwargs)
+        self.generator_loss_kind = generator_loss
+
+    def _compile_two(self, d_optimizer, g_optimizer, kwargs):
+        """Keras' compile, then D's and G's optimizers, built here, where compile() runs (inside a
+        distribution strategy's scope, if any): their slots are then mirrored variables."""
         if replicas() > 1:                 # compiled under a strategy of several replicas: XLA fails there
             kwargs["jit_compile"] = False
-        super().compile(**kwargs)
-        self.d_optimizer, self.g_optimizer, self.generator_loss_kind = d_optimizer, g_optimizer, generator_loss
-        # Built here, where compile() runs (inside a distribution strategy's scope, if any): their
-        # slots are then mirrored variables; built lazily in the first step they are not.
+        keras.Model.compile(self, **kwargs)
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
 
@@ -274,13 +278,15 @@ class GAN(CheckedFit, keras.Model):
             d_loss = discriminator_loss(real_logits, fake_logits)
             scaled = d_loss * share if share != 1.0 else d_loss
         d_vars = self.discriminator.trainable_weights
-        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+        grads = clipped_share(self.d_optimizer, tape.gradient(scaled, d_vars))
+        self.d_optimizer.apply_gradients(zip(grads, d_vars))
         # 2. the generator: fresh noise; G descends its loss
         with tf.GradientTape() as tape:
             g_loss = generator_loss(self._d(self._g(self._noise(n), c), c), self.generator_loss_kind)
             scaled = g_loss * share if share != 1.0 else g_loss
         g_vars = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+        grads = clipped_share(self.g_optimizer, tape.gradient(scaled, g_vars))
+        self.g_optimizer.apply_gradients(zip(grads, g_vars))
         for name, value in [("d_loss", d_loss), ("g_loss", g_loss),
                             ("d_acc_real", ops.mean(ops.cast(real_logits > 0, "float32"))),
                             ("d_acc_fake", ops.mean(ops.cast(fake_logits < 0, "float32")))]:

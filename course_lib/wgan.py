@@ -24,7 +24,7 @@ import numpy as np
 from keras import ops
 
 from course_lib.checks import check_number, finite_array, positive_int
-from course_lib.distribute import replica_rows, replicas
+from course_lib.distribute import clipped_share, replica_rows, replicas
 from course_lib.gan import GAN
 
 
@@ -73,8 +73,7 @@ class WGANGP(GAN):
         """Two optimizers; the losses are WGAN-GP's (no ``generator_loss`` choice here)."""
         if "generator_loss" in kwargs:
             raise ValueError("a WGAN has one generator loss, -E f(G(z)); do not pass generator_loss.")
-        keras.Model.compile(self, **kwargs)
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        self._compile_two(d_optimizer, g_optimizer, kwargs)
 
     def train_step(self, data):
         import tensorflow as tf
@@ -91,12 +90,14 @@ class WGANGP(GAN):
                 gp = gradient_penalty(lambda v: self._d(v, c), x, fake, seed=self.seed_generator)
                 critic_loss = -gap + self.gp_weight * gp
                 scaled = critic_loss * share if share != 1.0 else critic_loss
-            self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+            grads = clipped_share(self.d_optimizer, tape.gradient(scaled, d_vars))
+            self.d_optimizer.apply_gradients(zip(grads, d_vars))
         with tf.GradientTape() as tape:         # 2. the generator raises the critic's score of its fakes
             g_loss = -ops.mean(self._d(self._g(self._noise(n), c), c))
             scaled = g_loss * share if share != 1.0 else g_loss
         g_vars = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+        grads = clipped_share(self.g_optimizer, tape.gradient(scaled, g_vars))
+        self.g_optimizer.apply_gradients(zip(grads, g_vars))
         for name, value in [("critic_loss", critic_loss), ("g_loss", g_loss), ("gp", gp), ("w_estimate", gap)]:
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
