@@ -397,8 +397,9 @@ def _train(spec, max_minutes, fresh, directory, log):
         spec.compile(model)
     if strategy.num_replicas_in_sync > 1:
         if name not in distribute.DATA_PARALLEL:
+            ready = ", ".join(sorted(distribute.DATA_PARALLEL))
             raise CheckpointError(f"{name}: DEVICES={strategy.num_replicas_in_sync} trains only the checkpoints whose "
-                                  f"training step is made for several replicas ({', '.join(sorted(distribute.DATA_PARALLEL))}); "
+                                  f"training step is made for several replicas ({ready}); "
                                   f"{name} is not one yet: train it without DEVICES.")
         log(f"[{name}] data-parallel on {strategy.num_replicas_in_sync} replicas: "
             f"{', '.join(strategy.extended.worker_devices)}")
@@ -487,10 +488,9 @@ def _baseline(spec, directory, log):
     return manifest["baselines"][name]
 
 
-def rescore(name, directory=None, log=print):
-    """Measure the figures of the shipped checkpoint ``name`` again with its recipe's current
-    ``evaluate`` (e.g. after a figure was added to it), without training: the weights, their
-    sha256, curve and check stay; ``figures`` is replaced and ``rescored`` says when and how."""
+def _shipped(name, directory):
+    """(spec, folder) of a trained checkpoint whose recipe and needed checkpoints are all there,
+    or a clear ``CheckpointError``: what rescore and recheck start from."""
     spec = SPECS.get(name)
     if spec is None:
         raise CheckpointError(f"unknown checkpoint {name!r}; known: {', '.join(SPECS)}.")
@@ -498,6 +498,14 @@ def rescore(name, directory=None, log=print):
     entry(name, directory)                                      # trained and in the manifest, or a clear error
     for need in spec.needs:
         path_of(need, directory)
+    return spec, directory
+
+
+def rescore(name, directory=None, log=print):
+    """Measure the figures of the shipped checkpoint ``name`` again with its recipe's current
+    ``evaluate`` (e.g. after a figure was added to it), without training: the weights, their
+    sha256, curve and check stay; ``figures`` is replaced and ``rescored`` says when and how."""
+    spec, directory = _shipped(name, directory)
     log(f"[{name}] measuring the manifest's figures of the shipped weights again ...", flush=True)
     t = time.perf_counter()
     with running_in(directory, load):
@@ -525,13 +533,7 @@ def recheck(name, directory=None, log=print):
     """Record the check figure of the shipped checkpoint ``name`` again with its recipe's current
     ``check`` (e.g. after the check was made cheaper), without training or measuring the figures:
     the weights, figures and curve stay; ``check`` is replaced and ``rechecked`` says when and how."""
-    spec = SPECS.get(name)
-    if spec is None:
-        raise CheckpointError(f"unknown checkpoint {name!r}; known: {', '.join(SPECS)}.")
-    directory = Path(directory or checkpoint_dir())
-    entry(name, directory)                                      # trained and in the manifest, or a clear error
-    for need in spec.needs:
-        path_of(need, directory)
+    spec, directory = _shipped(name, directory)
     with running_in(directory, load):
         check_name, check_value = spec.check(load(name, directory))   # the saved file, as the CI test loads it
     manifest = read_manifest(directory)

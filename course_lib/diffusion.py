@@ -36,7 +36,7 @@ import numpy as np
 from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
-from course_lib.distribute import clipped_share, replica_rows, replicas
+from course_lib.distribute import clipped_share, replica_loss, replica_rows, replicas
 
 SCHEDULES = ("linear", "cosine")
 
@@ -282,10 +282,9 @@ class Diffusion(CheckedFit, keras.Model):
 
         x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         x0 = ops.cast(x0, "float32")
-        share = 1.0 / replicas()                # several replicas' gradients are summed
         with tf.GradientTape() as tape:
             loss = self.simple_loss(x0)
-            scaled = loss * share if share != 1.0 else loss
+            scaled = replica_loss(loss)         # several replicas' gradients are summed
         grads = clipped_share(self.optimizer, tape.gradient(scaled, self.denoiser.trainable_weights))
         self.optimizer.apply_gradients(zip(grads, self.denoiser.trainable_weights))
         if self.ema_decay is not None:

@@ -4,13 +4,14 @@
 Under the strategy each replica runs ``train_step`` on its share of the global batch and the
 optimizer **sums** the replicas' gradients. So a custom step
 
-- divides its loss by ``replicas()`` inside the gradient tape (a mean over its share, summed over
-  the replicas, is then the mean over the global batch);
+- divides its loss by the replicas inside the gradient tape (``replica_loss``: a mean over its
+  share, summed over the replicas, is then the mean over the global batch);
 - draws its noise for the **global** batch, the same on every replica (the seed generator's state
   is mirrored), and keeps its own rows (``replica_rows``): together the replicas use exactly the
   noise one device would have drawn;
 - normalises with synchronized batch statistics (``synchronized_batch_norm``), else each replica
-  normalises by the statistics of its share.
+  normalises by the statistics of its share;
+- clips, if its optimizer clips, the summed gradient (``clipped_share``), as one device would.
 
 With one device (no strategy) ``replicas()`` is 1 and every step is what it was.
 """
@@ -40,6 +41,13 @@ def in_replica_step():
     called eagerly inside ``strategy.scope()``)."""
     ctx = _tf().distribute.get_replica_context()
     return ctx is not None and ctx.num_replicas_in_sync > 1
+
+
+def replica_loss(loss):
+    """The loss a replica differentiates: its share's mean divided by the replicas (the optimizer
+    sums their gradients, which then make the global batch's mean); ``loss`` itself on one device."""
+    r = replicas()
+    return loss / r if r > 1 else loss
 
 
 def replica_rows(global_values, n):
@@ -78,8 +86,7 @@ def clipped_share(optimizer, grads):
 def synchronized_batch_norm():
     """True when a model built now will train on more than one replica: its BatchNormalization
     layers must then average the batch statistics over the replicas."""
-    tf = _tf()
-    return tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
+    return replicas() > 1
 
 
 def split_cpu(n):
@@ -98,18 +105,24 @@ def split_cpu(n):
     return [f"/cpu:{i}" for i in range(n)]
 
 
+def _devices_for(n):
+    """``n`` device names to mirror over: the first n GPUs, else n logical devices of the CPU
+    (split now if they are not there yet)."""
+    tf = _tf()
+    if len(tf.config.list_physical_devices("GPU")) >= n:
+        return [f"/gpu:{i}" for i in range(n)]
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if len(tf.config.get_logical_device_configuration(cpu) or []) < n:
+        split_cpu(n)
+    return [f"/cpu:{i}" for i in range(n)]
+
+
 def split_cpu_if_asked():
     """``DEVICES=N`` (N > 1) on a machine with fewer than N GPUs: N logical devices of the CPU,
     made before TensorFlow starts its devices (``import course_lib`` calls this first)."""
     n = os.environ.get("DEVICES", "").strip()
-    if not n.isdigit() or int(n) < 2:
-        return
-    tf = _tf()
-    if len(tf.config.list_physical_devices("GPU")) >= int(n):
-        return
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    if len(tf.config.get_logical_device_configuration(cpu) or []) < int(n):
-        split_cpu(int(n))
+    if n.isdigit() and int(n) >= 2:
+        _devices_for(int(n))
 
 
 def strategy(devices=None):
@@ -131,11 +144,10 @@ def strategy(devices=None):
             raise ValueError(f"devices must be at least 1, got {devices}.")
         if devices == 1:
             return tf.distribute.get_strategy()
-        if len(tf.config.list_physical_devices("GPU")) >= devices:
-            return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(devices)])
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        if len(tf.config.get_logical_device_configuration(cpu) or []) < devices:
-            split_cpu(devices)
-        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(devices)],
-                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+        names = _devices_for(devices)
+        # on CPU devices the default collective all-reduce matched two optimizers' reductions in
+        # different orders on the two replicas ("Shape mismatch in the collective instance")
+        on_cpu = names[0].startswith("/cpu")
+        return tf.distribute.MirroredStrategy(
+            names, cross_device_ops=tf.distribute.ReductionToOneDevice() if on_cpu else None)
     return tf.distribute.MirroredStrategy(list(devices))

@@ -40,7 +40,7 @@ import numpy as np
 from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
-from course_lib.distribute import clipped_share, in_replica_step, replicas
+from course_lib.distribute import clipped_share, in_replica_step, replica_loss
 
 LOG_2PI = math.log(2 * math.pi)
 KINDS = ("dense", "conv")            # what a coupling layer's s/t network is
@@ -181,10 +181,9 @@ class _Flow(CheckedFit, keras.Model):
         import tensorflow as tf
 
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        share = 1.0 / replicas()                # several replicas' gradients are summed (course_lib.distribute)
         with tf.GradientTape() as tape:
             loss = -ops.mean(self.log_prob(ops.cast(x, "float32"), training=True))
-            scaled = loss * share if share != 1.0 else loss
+            scaled = replica_loss(loss)         # several replicas' gradients are summed (course_lib.distribute)
         grads = clipped_share(self.optimizer, tape.gradient(scaled, self.trainable_weights))
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         self.loss_tracker.update_state(loss)

@@ -20,7 +20,7 @@ from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_int, check_number, concrete, positive_int
 from course_lib.checks import check_labels as _check_one_hot
-from course_lib.distribute import clipped_share, replica_rows, replicas, synchronized_batch_norm
+from course_lib.distribute import clipped_share, replica_loss, replica_rows, replicas, synchronized_batch_norm
 
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 # Adam for the MNIST DCGANs: beta_1 = 0.5 as in the DCGAN paper (Radford et al. 2016).
@@ -270,20 +270,20 @@ class GAN(CheckedFit, keras.Model):
         x, c, _ = keras.utils.unpack_x_y_sample_weight(data)
         if self.num_classes is None:
             c = None
-        n, share = ops.shape(x)[0], 1.0 / replicas()    # share: several replicas' gradients are summed
+        n = ops.shape(x)[0]
         # 1. the discriminator: a real mini-batch and a generated one; D ascends L
         fake = self._g(self._noise(n), c)
         with tf.GradientTape() as tape:
             real_logits, fake_logits = self._d(x, c), self._d(fake, c)
             d_loss = discriminator_loss(real_logits, fake_logits)
-            scaled = d_loss * share if share != 1.0 else d_loss
+            scaled = replica_loss(d_loss)               # several replicas' gradients are summed
         d_vars = self.discriminator.trainable_weights
         grads = clipped_share(self.d_optimizer, tape.gradient(scaled, d_vars))
         self.d_optimizer.apply_gradients(zip(grads, d_vars))
         # 2. the generator: fresh noise; G descends its loss
         with tf.GradientTape() as tape:
             g_loss = generator_loss(self._d(self._g(self._noise(n), c), c), self.generator_loss_kind)
-            scaled = g_loss * share if share != 1.0 else g_loss
+            scaled = replica_loss(g_loss)
         g_vars = self.generator.trainable_weights
         grads = clipped_share(self.g_optimizer, tape.gradient(scaled, g_vars))
         self.g_optimizer.apply_gradients(zip(grads, g_vars))

@@ -24,7 +24,7 @@ import numpy as np
 from keras import ops
 
 from course_lib.checks import check_number, finite_array, positive_int
-from course_lib.distribute import clipped_share, replica_rows, replicas
+from course_lib.distribute import clipped_share, replica_loss, replica_rows, replicas
 from course_lib.gan import GAN
 
 
@@ -81,7 +81,7 @@ class WGANGP(GAN):
         x, c, _ = keras.utils.unpack_x_y_sample_weight(data)
         if self.num_classes is None:
             c = None
-        n, share = ops.shape(x)[0], 1.0 / replicas()    # share: several replicas' gradients are summed
+        n = ops.shape(x)[0]
         d_vars = self.discriminator.trainable_weights
         for _ in range(self.n_critic):          # 1. the critic ascends E f(real) - E f(fake), penalised
             fake = self._g(self._noise(n), c)
@@ -89,12 +89,12 @@ class WGANGP(GAN):
                 gap = critic_gap(self._d(x, c), self._d(fake, c))
                 gp = gradient_penalty(lambda v: self._d(v, c), x, fake, seed=self.seed_generator)
                 critic_loss = -gap + self.gp_weight * gp
-                scaled = critic_loss * share if share != 1.0 else critic_loss
+                scaled = replica_loss(critic_loss)      # several replicas' gradients are summed
             grads = clipped_share(self.d_optimizer, tape.gradient(scaled, d_vars))
             self.d_optimizer.apply_gradients(zip(grads, d_vars))
         with tf.GradientTape() as tape:         # 2. the generator raises the critic's score of its fakes
             g_loss = -ops.mean(self._d(self._g(self._noise(n), c), c))
-            scaled = g_loss * share if share != 1.0 else g_loss
+            scaled = replica_loss(g_loss)
         g_vars = self.generator.trainable_weights
         grads = clipped_share(self.g_optimizer, tape.gradient(scaled, g_vars))
         self.g_optimizer.apply_gradients(zip(grads, g_vars))

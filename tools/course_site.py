@@ -231,7 +231,8 @@ def build(out, log=print):
     R.export_slides(notebooks(), html_dir / "slides")
     for w in warnings:
         log(w)
-    log(f"{len(warnings)} Sphinx warnings; the site: {html_dir / 'index.html'} (open it in a browser, no server needed)")
+    log(f"{len(warnings)} Sphinx warnings; the site: {html_dir / 'index.html'} "
+        "(open it in a browser, no server needed)")
     return html_dir
 
 
@@ -320,7 +321,8 @@ def check(html_dir, shots_dir=None, out=sys.stdout):
                 const summary = document.querySelector('.search-summary, #search-results p');
                 const finished = summary && /found/i.test(summary.innerText);
                 if (finished || ++tries > 200)
-                    done([...document.querySelectorAll('#search-results a, ul.search a')].map(a => a.getAttribute('href')));
+                    done([...document.querySelectorAll('#search-results a, ul.search a')]
+                         .map(a => a.getAttribute('href')));
                 else setTimeout(look, 100);
             };
             look();
