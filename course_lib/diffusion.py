@@ -155,26 +155,53 @@ class TimeEmbedding(layers.Layer):
         return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
 
 
-def build_mlp_denoiser(input_dim=2, hidden=128, depth=3, time_dim=32):
-    """eps(x_t, t) for 2-D toy data: [x_t, embedding(t)] -> ``depth`` Dense(hidden, SiLU) -> Dense(input_dim)."""
+def _time_input(continuous_time):
+    """The step's input: an integer t in 1..T (diffusion), or a float t in [0, 1] (flow matching,
+    ``continuous_time=True``), scaled by 1,000 so that the sinusoids see the same range."""
+    if not continuous_time:
+        return keras.Input((), dtype="int32", name="t"), None
+    t = keras.Input((), dtype="float32", name="t")
+    return t, layers.Rescaling(1000.0, name="t_times_1000")(t)
+
+
+def _conditioning(temb, width, num_classes):
+    """The label's input and ``temb`` plus its embedding; label ``num_classes`` is the "no label"
+    token of classifier-free guidance (``course_lib.guidance``). ``num_classes=None``: no label."""
+    if num_classes is None:
+        return [], temb
+    num_classes = positive_int(num_classes, "num_classes")
+    y = keras.Input((), dtype="int32", name="label")
+    return [y], layers.Add()([temb, layers.Embedding(num_classes + 1, width, name="label_embedding")(y)])
+
+
+def build_mlp_denoiser(input_dim=2, hidden=128, depth=3, time_dim=32, num_classes=None, continuous_time=False):
+    """eps(x_t, t) for 2-D toy data: [x_t, embedding(t)] -> ``depth`` Dense(hidden, SiLU) -> Dense(input_dim).
+    ``num_classes``: a third input, the label (see ``_conditioning``); ``continuous_time``: t is a
+    float in [0, 1] (flow matching's velocity network, ``course_lib.flow_matching``)."""
     input_dim, hidden = positive_int(input_dim, "input_dim"), positive_int(hidden, "hidden")
     depth, time_dim = check_int(depth, "depth", minimum=0), check_int(time_dim, "time_dim", minimum=2)
     x = keras.Input((input_dim,), name="x_t")
-    t = keras.Input((), dtype="int32", name="t")
-    temb = layers.Dense(hidden, activation="silu")(TimeEmbedding(time_dim)(t))
+    t, t_scaled = _time_input(continuous_time)
+    temb = layers.Dense(hidden, activation="silu")(TimeEmbedding(time_dim)(t if t_scaled is None else t_scaled))
+    labels, temb = _conditioning(temb, hidden, num_classes)
     h = layers.Dense(hidden)(x)
     for _ in range(depth):
         h = layers.Dense(hidden, activation="silu")(layers.Add()([h, temb]))
-    return keras.Model([x, t], layers.Dense(input_dim, name="eps")(h), name="mlp_denoiser")
+    name = "velocity" if continuous_time else "eps"
+    return keras.Model([x, t] + labels, layers.Dense(input_dim, name=name)(h),
+                       name="mlp_velocity" if continuous_time else "mlp_denoiser")
 
 
-def build_unet(filters=32, time_dim=64):
+def build_unet(filters=32, time_dim=64, num_classes=None, continuous_time=False):
     """A small U-Net eps(x_t, t) for (28, 28, 1) images: 28 -> 14 -> 7 and back, with skip
-    connections; the step's embedding is added to every block's features."""
+    connections; the step's embedding is added to every block's features. ``num_classes``: a
+    third input, the label, whose embedding is added to the step's; ``continuous_time``: t is a
+    float in [0, 1] and the output a velocity (flow matching)."""
     filters, time_dim = positive_int(filters, "filters"), check_int(time_dim, "time_dim", minimum=2)
     x = keras.Input((28, 28, 1), name="x_t")
-    t = keras.Input((), dtype="int32", name="t")
-    temb = layers.Dense(time_dim, activation="silu")(TimeEmbedding(time_dim)(t))
+    t, t_scaled = _time_input(continuous_time)
+    temb = layers.Dense(time_dim, activation="silu")(TimeEmbedding(time_dim)(t if t_scaled is None else t_scaled))
+    labels, temb = _conditioning(temb, time_dim, num_classes)
 
     def block(h, width):
         h = layers.Conv2D(width, 3, padding="same", activation="silu")(h)
@@ -186,11 +213,100 @@ def build_unet(filters=32, time_dim=64):
     h7 = block(layers.AveragePooling2D(2)(h14), 2 * filters)                   # 7 x 7
     u14 = block(layers.Concatenate()([layers.UpSampling2D()(h7), h14]), 2 * filters)
     u28 = block(layers.Concatenate()([layers.UpSampling2D()(u14), h28]), filters)
-    return keras.Model([x, t], layers.Conv2D(1, 1, name="eps")(u28), name="unet")
+    name = "velocity" if continuous_time else "eps"
+    return keras.Model([x, t] + labels, layers.Conv2D(1, 1, name=name)(u28),
+                       name="unet" if not (continuous_time or num_classes) else f"unet_{name}"
+                       + ("_conditional" if num_classes else ""))
+
+
+class WeightAverage:
+    """Mixin for a model that trains one ``network``: an exponential moving average of its
+    trainable weights (``ema_decay`` d in (0, 1), or None for none), kept as non-trainable
+    weights of the model (saved with it) and updated by ``update_ema`` after every optimizer
+    step; ``ema_warmup`` uses min(d, (1 + n) / (10 + n)) at the n-th update, so the average soon
+    forgets the random start. ``with model.ema_weights(): ...`` samples with the average."""
+
+    @property
+    def _averaged(self):
+        """The network whose weights are averaged (the denoiser, the velocity network)."""
+        raise NotImplementedError
+
+    def _init_average(self, network, ema_decay, ema_warmup):
+        if ema_decay is not None:
+            ema_decay = check_number(ema_decay, "ema_decay", above=0, below=1)
+            # "only_first_replica": on several replicas (course_lib.distribute) the weights, hence their
+            # average, are the same on every replica, and one replica's update is kept
+            self.ema = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, name=f"ema_{i}",
+                                        aggregation="only_first_replica")
+                        for i, w in enumerate(network.trainable_weights)]
+            for w_ema, w in zip(self.ema, network.trainable_weights):
+                w_ema.assign(w)
+            self.ema_updates = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False,
+                                               name="ema_updates", aggregation="only_first_replica")
+        self.ema_decay, self.ema_warmup = ema_decay, bool(ema_warmup)
+
+    def update_ema(self):
+        """w_ema <- d w_ema + (1 - d) w for each trainable weight w of the denoiser."""
+        n = ops.cast(self.ema_updates, "float32")
+        d = ops.minimum(self.ema_decay, (1 + n) / (10 + n)) if self.ema_warmup else self.ema_decay
+        for w_ema, w in zip(self.ema, self._averaged.trainable_weights):
+            w_ema.assign(d * w_ema + (1 - d) * w)
+        self.ema_updates.assign_add(1)
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """Inside the block the network holds the averaged weights (sample from ``model.denoiser``
+        or ``model.velocity`` as usual, or from the network the block yields); on exit the raw
+        weights come back exactly."""
+        if self.ema_decay is None:
+            raise ValueError(f"this model keeps no moving average of its weights: build it with "
+                             f"{type(self).__name__}(..., ema_decay=0.999).")
+        weights = self._averaged.trainable_weights
+        raw = [ops.convert_to_numpy(w) for w in weights]
+        for w, w_ema in zip(weights, self.ema):
+            w.assign(w_ema)
+        try:
+            yield self._averaged
+        finally:
+            for w, value in zip(weights, raw):
+                w.assign(value)
+
+
+class ExampleChecks:
+    """Mixin: what ``fit`` and ``evaluate`` check of the examples of a model whose network takes
+    ``input_shape_`` examples (``kind`` names the model in the messages)."""
+
+    kind = "model"
+
+    def _check_batch(self, x):
+        """The shape of a batch (static: a tensor being traced, a tensor spec); None matches anything."""
+        shape = tuple(x.shape)
+        if len(shape) != 1 + len(self.input_shape_) or any(g not in (e, None) for g, e in
+                                                           zip(shape[1:], self.input_shape_)):
+            raise ValueError(f"this {self.kind} takes examples of shape {self.input_shape_}, got a batch "
+                             f"of shape {shape}.")
+
+    def _check_inputs(self, x):
+        """What ``fit`` and ``evaluate`` check: the shape, and the values when they are known:
+        finite, and for images within [-1, 1] (NaN fails both comparisons of the min/max check)."""
+        if isinstance(x, (list, tuple)) or not hasattr(x, "shape"):
+            raise ValueError(f"a {self.kind} trains on one array of examples, got a {type(x).__name__}.")
+        self._check_batch(x)
+        values = concrete(x)
+        if values is None or not values.size:
+            return
+        if not np.issubdtype(values.dtype, np.number):
+            raise ValueError(f"expected examples as numbers, got dtype {values.dtype}.")
+        lo, hi = float(np.min(values)), float(np.max(values))
+        if len(self.input_shape_) == 3 and not (lo >= -1.001 and hi <= 1.001):
+            raise ValueError(f"images go into a {self.kind} scaled to [-1, 1] (diffusion.to_model_range), "
+                             f"got values in [{lo:g}, {hi:g}].")
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"expected finite examples, got values in [{lo:g}, {hi:g}] (NaN or inf).")
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class Diffusion(CheckedFit, keras.Model):
+class Diffusion(WeightAverage, ExampleChecks, CheckedFit, keras.Model):
     """A denoiser network and its schedule, trained on the simple loss: ``fit(x0)`` with
     examples scaled to [-1, 1] (images) or standardised (points). Logs ``loss``, the mean
     squared error between the true and the predicted noise.
@@ -205,6 +321,7 @@ class Diffusion(CheckedFit, keras.Model):
     min(d, (1 + n) / (10 + n)) at the n-th update, so the average soon forgets the random start."""
 
     checks_predict = False                      # predict takes (x_t, t), not clean examples
+    kind = "diffusion model"
 
     def __init__(self, denoiser, T=1000, schedule="linear", seed=0, min_signal_rate=None, ema_decay=None,
                  ema_warmup=True, **kwargs):
@@ -212,18 +329,7 @@ class Diffusion(CheckedFit, keras.Model):
         self.denoiser, self.schedule_kind = denoiser, schedule
         self.schedule = make_schedule(T, schedule, min_signal_rate=min_signal_rate)
         self.min_signal_rate = None if min_signal_rate is None else float(min_signal_rate)
-        if ema_decay is not None:
-            ema_decay = check_number(ema_decay, "ema_decay", above=0, below=1)
-            # "only_first_replica": on several replicas (course_lib.distribute) the weights, hence their
-            # average, are the same on every replica, and one replica's update is kept
-            self.ema = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, name=f"ema_{i}",
-                                        aggregation="only_first_replica")
-                        for i, w in enumerate(denoiser.trainable_weights)]
-            for w_ema, w in zip(self.ema, denoiser.trainable_weights):
-                w_ema.assign(w)
-            self.ema_updates = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False,
-                                               name="ema_updates", aggregation="only_first_replica")
-        self.ema_decay, self.ema_warmup = ema_decay, bool(ema_warmup)
+        self._init_average(denoiser, ema_decay, ema_warmup)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._alpha_bar = ops.convert_to_tensor(self.schedule.alpha_bar, "float32")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -235,55 +341,40 @@ class Diffusion(CheckedFit, keras.Model):
         return self.schedule.T
 
     @property
+    def _averaged(self):
+        return self.denoiser
+
+    @property
     def metrics(self):
         return [self.loss_tracker]
 
     def call(self, inputs, training=False):
         return self.denoiser(inputs, training=training)
 
-    def _check_batch(self, x):
-        """The shape of a batch (static: a tensor being traced, a tensor spec); None matches anything."""
-        shape = tuple(x.shape)
-        if len(shape) != 1 + len(self.input_shape_) or any(g not in (e, None) for g, e in
-                                                           zip(shape[1:], self.input_shape_)):
-            raise ValueError(f"this diffusion model takes examples of shape {self.input_shape_}, got a batch "
-                             f"of shape {shape}.")
-
-    def _check_inputs(self, x):
-        """What ``fit`` and ``evaluate`` check: the shape, and the values when they are known:
-        finite, and for images within [-1, 1] (NaN fails both comparisons of the min/max check)."""
-        if isinstance(x, (list, tuple)) or not hasattr(x, "shape"):
-            raise ValueError(f"a diffusion model trains on one array of examples x0, got a {type(x).__name__}.")
-        self._check_batch(x)
-        values = concrete(x)
-        if values is None or not values.size:
-            return
-        if not np.issubdtype(values.dtype, np.number):
-            raise ValueError(f"expected examples as numbers, got dtype {values.dtype}.")
-        lo, hi = float(np.min(values)), float(np.max(values))
-        if len(self.input_shape_) == 3 and not (lo >= -1.001 and hi <= 1.001):
-            raise ValueError(f"images go into a diffusion model scaled to [-1, 1] (diffusion.to_model_range), "
-                             f"got values in [{lo:g}, {hi:g}].")
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError(f"expected finite examples, got values in [{lo:g}, {hi:g}] (NaN or inf).")
-
-    def simple_loss(self, x0):
-        """E_{t, e} ||e - eps(x_t, t)||^2 / dim on the batch, one random t per example."""
+    def _noised(self, x0):
+        """(x_t, t, e) for a batch x0: one random t per example, e ~ N(0, I)."""
         self._check_batch(x0)
         n, r = ops.shape(x0)[0], replicas()    # t and e drawn for the global batch, cut to this replica's rows
         t = replica_rows(keras.random.randint((n * r,), 1, self.T + 1, seed=self.seed_generator), n)
         noise = replica_rows(keras.random.normal((n * r,) + tuple(ops.shape(x0)[1:]), seed=self.seed_generator), n)
         ab = ops.reshape(ops.take(self._alpha_bar, t), (-1,) + (1,) * (len(x0.shape) - 1))
-        x_t = ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * noise
+        return ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * noise, t, noise
+
+    def simple_loss(self, x0):
+        """E_{t, e} ||e - eps(x_t, t)||^2 / dim on the batch, one random t per example."""
+        x_t, t, noise = self._noised(x0)
         return ops.mean(ops.square(noise - self.denoiser([x_t, t], training=True)))
+
+    def _data_loss(self, data):
+        """The loss of one batch as ``fit`` and ``evaluate`` pass it (x0 only, here)."""
+        x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self.simple_loss(ops.cast(x0, "float32"))
 
     def train_step(self, data):
         import tensorflow as tf
 
-        x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x0 = ops.cast(x0, "float32")
         with tf.GradientTape() as tape:
-            loss = self.simple_loss(x0)
+            loss = self._data_loss(data)
             scaled = replica_loss(loss)         # several replicas' gradients are summed
         grads = clipped_share(self.optimizer, tape.gradient(scaled, self.denoiser.trainable_weights))
         self.optimizer.apply_gradients(zip(grads, self.denoiser.trainable_weights))
@@ -292,34 +383,8 @@ class Diffusion(CheckedFit, keras.Model):
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 
-    def update_ema(self):
-        """w_ema <- d w_ema + (1 - d) w for each trainable weight w of the denoiser."""
-        n = ops.cast(self.ema_updates, "float32")
-        d = ops.minimum(self.ema_decay, (1 + n) / (10 + n)) if self.ema_warmup else self.ema_decay
-        for w_ema, w in zip(self.ema, self.denoiser.trainable_weights):
-            w_ema.assign(d * w_ema + (1 - d) * w)
-        self.ema_updates.assign_add(1)
-
-    @contextlib.contextmanager
-    def ema_weights(self):
-        """Inside the block the denoiser holds the averaged weights (sample from ``model.denoiser``
-        as usual, or from the network the block yields); on exit the raw weights come back exactly."""
-        if self.ema_decay is None:
-            raise ValueError("this model keeps no moving average of its weights: build it with "
-                             "Diffusion(..., ema_decay=0.999).")
-        weights = self.denoiser.trainable_weights
-        raw = [ops.convert_to_numpy(w) for w in weights]
-        for w, w_ema in zip(weights, self.ema):
-            w.assign(w_ema)
-        try:
-            yield self.denoiser
-        finally:
-            for w, value in zip(weights, raw):
-                w.assign(value)
-
     def test_step(self, data):
-        x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        self.loss_tracker.update_state(self.simple_loss(ops.cast(x0, "float32")))
+        self.loss_tracker.update_state(self._data_loss(data))
         return {"loss": self.loss_tracker.result()}
 
     def get_config(self):

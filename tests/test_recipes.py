@@ -103,7 +103,8 @@ def test_recipe_runs_its_whole_path_at_tiny_sizes(name, tiny_runs, default_direc
     weights = model.get_weights()
     assert weights and all(np.all(np.isfinite(w)) for w in weights)
     if "params" in figures:                           # the network the figures were measured on
-        network = getattr(model, "denoiser", model)   # a diffusion model also holds its weights' moving average
+        # a diffusion or flow-matching model also holds its network's moving average
+        network = getattr(model, "denoiser", None) or getattr(model, "velocity", model)
         assert sum(int(np.prod(w.shape)) for w in network.weights) == figures["params"]
 
     # what the run recorded (the toy GANs' snapshots, the diffusion model's samples per epoch)

@@ -27,6 +27,7 @@ FAMILIES = (
     "flows",           # 09
     "wgan",            # 07b
     "diffusion",       # 10
+    "guidance",        # 11
 )
 
 
