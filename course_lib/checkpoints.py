@@ -203,11 +203,12 @@ def use(name, directory=None):
     """For a notebook: load checkpoint ``name``, print one line saying what was loaded and
     how it was trained, and return ``(model, TrainedFor)``."""
     from course_lib.diffusion import Diffusion
+    from course_lib.flow_matching import FlowMatching
     from course_lib.pixelcnn import PixelCNN
     from course_lib.vae import VAE
 
     model = load(name, directory)
-    if isinstance(model, (VAE, PixelCNN, Diffusion)):
+    if isinstance(model, (VAE, PixelCNN, Diffusion, FlowMatching)):
         model.compile()             # no optimizer needed; lets evaluate() compute the model's own loss
     record = entry(name, directory)
     trained = TrainedFor(record)

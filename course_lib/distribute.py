@@ -18,10 +18,11 @@ With one device (no strategy) ``replicas()`` is 1 and every step is what it was.
 
 import os
 
-# The recipes whose model's train_step is made for several replicas (GAN, WGANGP, Diffusion, the
-# flows; tests/test_distribute.py) and whose training goes through it (the toy GANs of 07 train in
-# loops of their own): `make checkpoints DEVICES=2` refuses the others.
-DATA_PARALLEL = {"dcgan", "cgan", "wgan_mnist", "diffusion_mnist", "flow_mnist", "glow_mnist"}
+# The recipes whose model's train_step is made for several replicas (GAN, WGANGP, Diffusion and
+# ConditionalDiffusion, FlowMatching, the flows; tests/test_distribute.py) and whose training goes
+# through it (the toy GANs of 07 train in loops of their own): `make checkpoints DEVICES=2` refuses the others.
+DATA_PARALLEL = {"dcgan", "cgan", "wgan_mnist", "diffusion_mnist", "flow_mnist", "glow_mnist",
+                 "cfg_diffusion_mnist", "flow_matching_mnist"}
 
 
 def _tf():
@@ -73,6 +74,8 @@ def clipped_share(optimizer, grads):
     if r == 1 or (norm is None and global_norm is None and value is None):
         return grads
     tf = _tf()
+    # an embedding's gradient comes as IndexedSlices (rows of the table): summed and clipped as a dense tensor
+    grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
     total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
     if global_norm is not None:
         total, _ = tf.clip_by_global_norm(total, global_norm)

@@ -71,6 +71,9 @@ class ConditionalDiffusion(Diffusion):
         if len(denoiser.inputs) != 3:
             raise ValueError("a conditional diffusion model needs a denoiser with a label input: "
                              "diffusion.build_unet(..., num_classes=10).")
+        if "int" not in str(denoiser.inputs[1].dtype):
+            raise ValueError("a diffusion model's denoiser takes the step t as an integer: this one takes a float "
+                             "time (continuous_time=True is flow matching's).")
         self.label_dropout = check_number(label_dropout, "label_dropout", at_least=0, below=1)
         super().__init__(denoiser, **kwargs)
         self.num_classes = _embedding_classes(denoiser)
@@ -157,7 +160,8 @@ def guided_sample(model, labels, w, steps=20, eta=0.0, seed=0, batch_size=250, c
     with guidance weight ``w``, in the model's range: DDIM (``eta=0``) or strided DDPM
     (``eta=1``) on ``steps`` steps, each costing two predictions (conditional and unconditional).
     The starts x_T come from ``seed`` for all samples at once, so sample i depends on the seed and
-    its label, not on ``batch_size``; with ``eta > 0`` the added noise also depends on the batch."""
+    its label, not on ``batch_size``; with ``eta > 0`` the added noise is drawn per batch, from the
+    seed and the batch's offset (streams apart from every other seed's starts)."""
     from course_lib.progress import progress_bar
 
     if not isinstance(model, ConditionalDiffusion):
@@ -168,6 +172,9 @@ def guided_sample(model, labels, w, steps=20, eta=0.0, seed=0, batch_size=250, c
     if weights not in ("EMA", "raw"):
         raise ValueError(f"weights must be 'EMA' or 'raw', got {weights!r}.")
     check_number(w, "w", at_least=0)
+    if model.label_dropout == 0 and w != 1:
+        raise ValueError("this model trained without label dropout: it never saw the 'no label' token, so only "
+                         "w = 1 (the conditional model) means anything.")
     starts = np.random.default_rng(seed).standard_normal((len(labels),) + model.input_shape_).astype("float32")
     chunks = range(0, len(labels), batch_size)
     out = []
@@ -176,6 +183,6 @@ def guided_sample(model, labels, w, steps=20, eta=0.0, seed=0, batch_size=250, c
             y = labels[s:s + batch_size]
             eps = guided_network(model.denoiser, y, w, model.null_label)
             out.append(ddim_sample(eps, model.schedule, len(y), model.input_shape_, steps=steps, eta=eta,
-                                   seed=seed + 1 + s, batch_size=len(y), x_T=starts[s:s + batch_size],
+                                   seed=[seed, 1 + s], batch_size=len(y), x_T=starts[s:s + batch_size],
                                    clip_x0=clip_x0))
     return np.concatenate(out)

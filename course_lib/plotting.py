@@ -206,6 +206,60 @@ def plot_curves(series, xlabel, ylabel, title=None, logy=False, logx=False, mark
     return _label_and_fit(fig, ax, xlabel, ylabel, title)
 
 
+def plot_panels(panels, xlabel, title=None, logx=False, marker="o"):
+    """Side-by-side line plots sharing the x axis: ``panels`` maps each panel's y label to its
+    ``{label: (x values, y values)}`` series (11: recognition, FID, precision and recall against
+    the guidance weight, one figure). Returns the Figure."""
+    if not panels:
+        raise ValueError("panels is empty: give {ylabel: {label: (x, y)}}.")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), squeeze=False)
+    for ax, (ylabel, series) in zip(axes[0], panels.items()):
+        if not series:
+            raise ValueError(f"panel {ylabel!r} has no series.")
+        for label, (x, y) in series.items():
+            if len(x) != len(y) or not len(x):
+                raise ValueError(f"{label!r}: x and y must have the same non-zero length, got {len(x)} and {len(y)}.")
+            ax.plot(x, y, lw=1.5, label=label, marker=marker, markersize=4)
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_trajectories(panels, centres=None, lim=3.0, suptitle=None):
+    """2-D paths side by side: ``panels`` maps a title to an array (steps + 1, n, 2) of n points'
+    positions along a sampler's steps; each path is a grey line from its start (dot) to its end
+    (blue); ``centres`` (k, 2) as red crosses (11: flow matching's straight paths)."""
+    if not panels:
+        raise ValueError("panels is empty: give {title: array of shape (steps + 1, n, 2)}.")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.4), squeeze=False)
+    for ax, (name, path) in zip(axes[0], panels.items()):
+        path = np.asarray(path)
+        if path.ndim != 3 or path.shape[2] != 2 or len(path) < 2:
+            raise ValueError(f"{name!r}: expected positions of shape (steps + 1, n, 2), got {path.shape}.")
+        ax.plot(path[:, :, 0], path[:, :, 1], color="0.6", lw=0.7)
+        ax.scatter(path[0, :, 0], path[0, :, 1], s=6, c="0.3", label="start (noise)")
+        ax.scatter(path[-1, :, 0], path[-1, :, 1], s=8, c="tab:blue", label="end")
+        if centres is not None:
+            ax.scatter(*np.asarray(centres).T, marker="x", c="red", s=20)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title(name, fontsize=9)
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
 def plot_rate_and_seed_spread(runs, ylabel, title=None, xlabel="learning rate / the model's own"):
     """How a score moves with the learning rate and with the seed, one colour per model (07b).
     ``runs`` maps a label to ``{"rates": (factors, values), "seeds": values}``: a line over the

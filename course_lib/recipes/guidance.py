@@ -9,7 +9,9 @@ import numpy as np
 from course_lib.recipes.base import Spec, TINY_SPLITS, last_logs, need, recipe_tools, run_directory, steps_per_epoch
 
 GUIDANCE_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)   # w: 0 unconditional, 1 conditional, > 1 guided
-RECOGNISED_TARGET = 0.98                                        # issue 25's target, at the best w
+RECOGNISED_TARGET = 0.98               # issue 25's target; evaluate() also measures the smallest w that reaches it
+FID_10K = "classifier-FID, 10,000 samples vs the 10,000 test digits"
+RECOGNISED_10K = "samples recognised as the requested digit (classifier, 10,000 samples)"
 FM_CURVE = (("euler", (5, 10, 20, 50, 100)), ("heun", (3, 5, 10, 25, 50)))   # network calls 5..100 each
 
 
@@ -52,7 +54,9 @@ def specs(register, tiny=False):
 
     # ---- classifier-free guidance -------------------------------------------------------------
     name, epochs, dropout, w_watch = "cfg_diffusion_mnist", size(12, 1), 0.1, 3.0
-    sampler = {"eta": 1.0, "steps": steps, "clip_x0": 1.0, "weights": "EMA"}   # 10b's choice on validation
+    # 10b's sampler at 20 calls (strided DDPM, x0 clipped) with the moving average (10b's validation chose the
+    # raw weights for its own model, by a small margin); not chosen again for this model
+    sampler = {"eta": 1.0, "steps": steps, "clip_x0": 1.0, "weights": "EMA"}
     n_val, n_sweep, n_test, n_watch = size(1000, 20), size(1000, 20), size(10_000, 20), size(500, 20)
     compile_cfg, artifacts_cfg = _shared(data, name, epochs, batch, peak_lr, warmup)
 
@@ -86,7 +90,7 @@ def specs(register, tiny=False):
     def validate_cfg(model):
         row = scored(model, n_watch, w_watch, data()["x_val"][:n_watch], seed=1)
         watched["recognised"] = row["recognised"]
-        return f"classifier-FID, {n_watch:,} samples at w = {w_watch:g} vs {n_watch:,} validation digits", row["FID"]
+        return f"classifier-FID, 500 samples at w = {w_watch:g} vs 500 validation digits", row["FID"]
 
     def tracked_cfg(model):
         return {f"recognised at w = {w_watch:g} (the same samples)": watched.pop("recognised", None)}
@@ -95,28 +99,35 @@ def specs(register, tiny=False):
         d = data()
         val = [scored(model, n_val, w, d["x_val"][:n_val], seed=1) for w in weights]
         best = min(val, key=lambda r: r["FID"])["w"]                   # chosen on validation
-        enough = [r["w"] for r in val if r["recognised"] >= RECOGNISED_TARGET]
+        enough = sorted(r["w"] for r in val if r["recognised"] >= RECOGNISED_TARGET)
         real = d["x_test"][subset(n_sweep, seed=7)]
         test = [scored(model, n_sweep, w, real, seed=3) for w in weights]
-        out = {f"validation sweep ({n_val:,} samples per w vs {n_val:,} validation digits)": val,
+        out = {"validation sweep (1,000 samples per w vs 1,000 validation digits)": val,
                "w chosen on validation (lowest FID)": best,
                f"smallest w recognised >= {RECOGNISED_TARGET:.0%} on validation": enough[0] if enough else None,
-               f"test sweep ({n_sweep:,} samples per w vs {n_sweep:,} random test digits)": test}
-        for label, w in (("w chosen on validation", best),
-                         (f"smallest w recognised >= {RECOGNISED_TARGET:.0%} on validation", enough[0] if enough else None)):
-            if w is None or (label != "w chosen on validation" and w == best):
-                continue
-            row = scored(model, n_test, w, d["x_test"], seed=0)
-            out[f"classifier-FID, 10,000 samples vs the 10,000 test digits, {label} (w = {w:g})"] = row["FID"]
-            out[f"samples recognised as the requested digit (classifier, 10,000 samples), {label} (w = {w:g})"] = \
-                row["recognised"]
+               "test sweep (1,000 samples per w vs 1,000 random test digits)": test}
+        measured = {}
+        for label, w in (("the w chosen on validation", best),
+                         (f"the smallest w recognised >= {RECOGNISED_TARGET:.0%} on validation",
+                          enough[0] if enough else None)):
+            if w is not None and w not in measured:
+                measured[w] = scored(model, n_test, w, d["x_test"], seed=0)
+            row = measured.get(w, {})
+            out[f"{FID_10K}, at {label}"] = row.get("FID")
+            out[f"{RECOGNISED_10K}, at {label}"] = row.get("recognised")
         return {**out, "params": model.denoiser.count_params()}
 
     def check_cfg(model):
-        images, labels = guided(model, size(200, 20), w_watch, seed=0)
+        # a continuous figure (a share of 100 samples would move in steps of 1%, the check's tolerance)
         from course_lib import metrics as M
-        predicted = M.classifier_outputs(need("classifier"), images)[1].argmax(1)
-        return f"share recognised, 200 samples at w = {w_watch:g}", float((predicted == labels).mean())
+
+        n = size(100, 20)
+        labels = np.arange(n) % 10
+        images = D.to_pixels(G.guided_sample(model, labels, w_watch, seed=0, eta=1.0, steps=size(10, 2),
+                                             clip_x0=1.0, weights="EMA"))
+        probs = M.classifier_outputs(need("classifier"), images)[1]
+        return (f"mean classifier probability of the requested digit, 100 samples at w = {w_watch:g}, 10 steps",
+                float(probs[np.arange(n), labels].mean()))
 
     register(Spec(name, ("11_guidance_flow_matching",),
                   f"class-conditional DDPM with label dropout {dropout:g} (guidance.ConditionalDiffusion, "
@@ -126,7 +137,7 @@ def specs(register, tiny=False):
                    "schedule": f"cosine, sqrt(abar_t) >= {min_signal:g}", "EMA of the weights": f"decay {ema_decay:g}",
                    "batch_size": batch, "optimizer": f"Adam, 200 warm-up steps to {peak_lr:g}, cosine to 2%, "
                                                      f"global clipnorm 1 (10b's)",
-                   "sampler": "strided DDPM (eta 1), 20 steps, x0 clipped to [-1, 1], EMA weights (10b's choice); "
+                   "sampler": "strided DDPM (eta 1), 20 steps, x0 clipped to [-1, 1] (10b's sampler), EMA weights; "
                               "2 predictions per step",
                    "guidance weights swept": list(GUIDANCE_WEIGHTS), "train images": "55,000"},
                   build_cfg, compile_cfg, fit_epoch_cfg, size(55_000, TINY_SPLITS["fit"]), validate_cfg,
@@ -183,7 +194,7 @@ def specs(register, tiny=False):
                 fid_of(fm_samples(model, n_test, solver, seed=0), d["x_test"]),
                 "solver chosen on validation": {**solver, "budget": f"<= {SAMPLER_BUDGET} network calls"},
                 "validation classifier-FID of each solver (2,000 vs 2,000)": val,
-                f"network calls vs classifier-FID ({n_curve:,} samples vs {n_curve:,} random test digits, EMA)": curve,
+                "network calls vs classifier-FID (500 samples vs 500 random test digits, EMA)": curve,
                 "params": model.velocity.count_params()}
 
     def check_fm(model):
