@@ -70,4 +70,4 @@ __all__ = ["PROFILES", "current_profile", "describe_profile", "pick", "use_check
 # that after ``import course_lib`` a plain ``keras.saving.load_model("checkpoints/vae_d2.keras")``
 # (safe mode, the default) works in a fresh process. They cost about 0.02 s: TensorFlow, already
 # imported above, is the whole start-up.
-from course_lib import diffusion, flows, gan, pixelcnn, pixelrnn, vae, wgan  # noqa: E402,F401
+from course_lib import diffusion, flow_matching, flows, gan, guidance, pixelcnn, pixelrnn, vae, wgan  # noqa: E402,F401
