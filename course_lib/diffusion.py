@@ -164,26 +164,32 @@ def _time_input(continuous_time):
     return t, layers.Rescaling(1000.0, name="t_times_1000")(t)
 
 
-def _conditioning(temb, width, num_classes):
+def _conditioning(temb, width, num_classes, label_std=None):
     """The label's input and ``temb`` plus its embedding; label ``num_classes`` is the "no label"
-    token of classifier-free guidance (``course_lib.guidance``). ``num_classes=None``: no label."""
+    token of classifier-free guidance (``course_lib.guidance``). ``num_classes=None``: no label.
+    ``label_std``: the embedding starts N(0, label_std^2) (PyTorch's default is 1); None: Keras'
+    default, uniform in [-0.05, 0.05]."""
     if num_classes is None:
         return [], temb
     num_classes = positive_int(num_classes, "num_classes")
+    init = "uniform" if label_std is None else keras.initializers.RandomNormal(
+        stddev=check_number(label_std, "label_std", above=0))
     y = keras.Input((), dtype="int32", name="label")
-    return [y], layers.Add()([temb, layers.Embedding(num_classes + 1, width, name="label_embedding")(y)])
+    return [y], layers.Add()([temb, layers.Embedding(num_classes + 1, width, embeddings_initializer=init,
+                                                     name="label_embedding")(y)])
 
 
-def build_mlp_denoiser(input_dim=2, hidden=128, depth=3, time_dim=32, num_classes=None, continuous_time=False):
+def build_mlp_denoiser(input_dim=2, hidden=128, depth=3, time_dim=32, num_classes=None, continuous_time=False,
+                       label_std=None):
     """eps(x_t, t) for 2-D toy data: [x_t, embedding(t)] -> ``depth`` Dense(hidden, SiLU) -> Dense(input_dim).
-    ``num_classes``: a third input, the label (see ``_conditioning``); ``continuous_time``: t is a
+    ``num_classes``, ``label_std``: a third input, the label (see ``_conditioning``); ``continuous_time``: t is a
     float in [0, 1] (flow matching's velocity network, ``course_lib.flow_matching``)."""
     input_dim, hidden = positive_int(input_dim, "input_dim"), positive_int(hidden, "hidden")
     depth, time_dim = check_int(depth, "depth", minimum=0), check_int(time_dim, "time_dim", minimum=2)
     x = keras.Input((input_dim,), name="x_t")
     t, t_scaled = _time_input(continuous_time)
     temb = layers.Dense(hidden, activation="silu")(TimeEmbedding(time_dim)(t if t_scaled is None else t_scaled))
-    labels, temb = _conditioning(temb, hidden, num_classes)
+    labels, temb = _conditioning(temb, hidden, num_classes, label_std)
     h = layers.Dense(hidden)(x)
     for _ in range(depth):
         h = layers.Dense(hidden, activation="silu")(layers.Add()([h, temb]))
@@ -192,16 +198,16 @@ def build_mlp_denoiser(input_dim=2, hidden=128, depth=3, time_dim=32, num_classe
                        name="mlp_velocity" if continuous_time else "mlp_denoiser")
 
 
-def build_unet(filters=32, time_dim=64, num_classes=None, continuous_time=False):
+def build_unet(filters=32, time_dim=64, num_classes=None, continuous_time=False, label_std=None):
     """A small U-Net eps(x_t, t) for (28, 28, 1) images: 28 -> 14 -> 7 and back, with skip
     connections; the step's embedding is added to every block's features. ``num_classes``: a
-    third input, the label, whose embedding is added to the step's; ``continuous_time``: t is a
-    float in [0, 1] and the output a velocity (flow matching)."""
+    third input, the label, whose embedding (``label_std``: see ``_conditioning``) is added to the
+    step's; ``continuous_time``: t is a float in [0, 1] and the output a velocity (flow matching)."""
     filters, time_dim = positive_int(filters, "filters"), check_int(time_dim, "time_dim", minimum=2)
     x = keras.Input((28, 28, 1), name="x_t")
     t, t_scaled = _time_input(continuous_time)
     temb = layers.Dense(time_dim, activation="silu")(TimeEmbedding(time_dim)(t if t_scaled is None else t_scaled))
-    labels, temb = _conditioning(temb, time_dim, num_classes)
+    labels, temb = _conditioning(temb, time_dim, num_classes, label_std)
 
     def block(h, width):
         h = layers.Conv2D(width, 3, padding="same", activation="silu")(h)
@@ -272,6 +278,40 @@ class WeightAverage:
                 w.assign(value)
 
 
+class TrainsOneNetwork(WeightAverage):
+    """Mixin for a model that trains one network (``_averaged``) on one loss (``_data_loss(data)``,
+    the batch as ``fit`` passes it): logs ``loss``; on several replicas (``course_lib.distribute``)
+    the gradient is the global batch's; the average of the weights follows every step."""
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def call(self, inputs, training=False):
+        return self._averaged(inputs, training=training)
+
+    def _data_loss(self, data):
+        raise NotImplementedError
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        network = self._averaged
+        with tf.GradientTape() as tape:
+            loss = self._data_loss(data)
+            scaled = replica_loss(loss)         # several replicas' gradients are summed
+        grads = clipped_share(self.optimizer, tape.gradient(scaled, network.trainable_weights))
+        self.optimizer.apply_gradients(zip(grads, network.trainable_weights))
+        if self.ema_decay is not None:
+            self.update_ema()
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        self.loss_tracker.update_state(self._data_loss(data))
+        return {"loss": self.loss_tracker.result()}
+
+
 class ExampleChecks:
     """Mixin: what ``fit`` and ``evaluate`` check of the examples of a model whose network takes
     ``input_shape_`` examples (``kind`` names the model in the messages)."""
@@ -306,7 +346,7 @@ class ExampleChecks:
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class Diffusion(WeightAverage, ExampleChecks, CheckedFit, keras.Model):
+class Diffusion(TrainsOneNetwork, ExampleChecks, CheckedFit, keras.Model):
     """A denoiser network and its schedule, trained on the simple loss: ``fit(x0)`` with
     examples scaled to [-1, 1] (images) or standardised (points). Logs ``loss``, the mean
     squared error between the true and the predicted noise.
@@ -344,13 +384,6 @@ class Diffusion(WeightAverage, ExampleChecks, CheckedFit, keras.Model):
     def _averaged(self):
         return self.denoiser
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    def call(self, inputs, training=False):
-        return self.denoiser(inputs, training=training)
-
     def _noised(self, x0):
         """(x_t, t, e) for a batch x0: one random t per example, e ~ N(0, I)."""
         self._check_batch(x0)
@@ -369,23 +402,6 @@ class Diffusion(WeightAverage, ExampleChecks, CheckedFit, keras.Model):
         """The loss of one batch as ``fit`` and ``evaluate`` pass it (x0 only, here)."""
         x0, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self.simple_loss(ops.cast(x0, "float32"))
-
-    def train_step(self, data):
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = self._data_loss(data)
-            scaled = replica_loss(loss)         # several replicas' gradients are summed
-        grads = clipped_share(self.optimizer, tape.gradient(scaled, self.denoiser.trainable_weights))
-        self.optimizer.apply_gradients(zip(grads, self.denoiser.trainable_weights))
-        if self.ema_decay is not None:
-            self.update_ema()
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        self.loss_tracker.update_state(self._data_loss(data))
-        return {"loss": self.loss_tracker.result()}
 
     def get_config(self):
         return {**super().get_config(), "T": self.T, "schedule": self.schedule_kind,

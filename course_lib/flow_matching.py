@@ -29,8 +29,8 @@ import numpy as np
 from keras import ops
 
 from course_lib.checks import CheckedFit, positive_int
-from course_lib.diffusion import ExampleChecks, WeightAverage, _check_sampler_args
-from course_lib.distribute import clipped_share, replica_loss, replica_rows, replicas
+from course_lib.diffusion import ExampleChecks, TrainsOneNetwork, _check_sampler_args
+from course_lib.distribute import replica_rows, replicas
 
 METHODS = ("euler", "heun")
 
@@ -51,7 +51,7 @@ def gaussian_velocity(x, t, mean, std):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class FlowMatching(WeightAverage, ExampleChecks, CheckedFit, keras.Model):
+class FlowMatching(TrainsOneNetwork, ExampleChecks, CheckedFit, keras.Model):
     """A velocity network v([x_t, t]) (t a float in [0, 1]: ``diffusion.build_unet(...,
     continuous_time=True)`` or ``build_mlp_denoiser(..., continuous_time=True)``), trained on
     straight paths: ``fit(x1)`` with examples scaled to [-1, 1] (images) or standardised
@@ -77,13 +77,6 @@ class FlowMatching(WeightAverage, ExampleChecks, CheckedFit, keras.Model):
     def _averaged(self):
         return self.velocity
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    def call(self, inputs, training=False):
-        return self.velocity(inputs, training=training)
-
     def loss_of(self, x1):
         """E_{t, x0} ||(x1 - x0) - v(x_t, t)||^2 / dim on the batch, t ~ U(0, 1), one per example."""
         self._check_batch(x1)
@@ -93,24 +86,9 @@ class FlowMatching(WeightAverage, ExampleChecks, CheckedFit, keras.Model):
         x_t, target = straight_path(x0, x1, t)
         return ops.mean(ops.square(target - self.velocity([x_t, t], training=True)))
 
-    def train_step(self, data):
-        import tensorflow as tf
-
+    def _data_loss(self, data):
         x1, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            loss = self.loss_of(ops.cast(x1, "float32"))
-            scaled = replica_loss(loss)         # several replicas' gradients are summed
-        grads = clipped_share(self.optimizer, tape.gradient(scaled, self.velocity.trainable_weights))
-        self.optimizer.apply_gradients(zip(grads, self.velocity.trainable_weights))
-        if self.ema_decay is not None:
-            self.update_ema()
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        x1, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        self.loss_tracker.update_state(self.loss_of(ops.cast(x1, "float32")))
-        return {"loss": self.loss_tracker.result()}
+        return self.loss_of(ops.cast(x1, "float32"))
 
     def get_config(self):
         return {**super().get_config(), "ema_decay": self.ema_decay, "ema_warmup": self.ema_warmup,

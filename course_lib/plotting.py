@@ -187,6 +187,16 @@ def _label_and_fit(fig, ax, xlabel, ylabel, title):
     return fig
 
 
+def _draw_series(ax, series, marker, logx=False):
+    """``{label: (x values, y values)}`` as lines on ``ax`` (``marker`` marks the points)."""
+    for label, (x, y) in series.items():
+        if len(x) != len(y) or not len(x):
+            raise ValueError(f"{label!r}: x and y must have the same non-zero length, got {len(x)} and {len(y)}.")
+        ax.plot(x, y, lw=1.5, label=label, marker=marker, markersize=4)
+    if logx:
+        ax.set_xscale("log")
+
+
 def plot_curves(series, xlabel, ylabel, title=None, logy=False, logx=False, marker=None):
     """One line per entry of ``series``, ``{label: (x values, y values)}``, on shared axes
     (e.g. training loss against wall-clock seconds, for models of different speeds; 06c).
@@ -195,14 +205,9 @@ def plot_curves(series, xlabel, ylabel, title=None, logy=False, logx=False, mark
         raise ValueError("series is empty: give {label: (x, y)}.")
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for label, (x, y) in series.items():
-        if len(x) != len(y) or not len(x):
-            raise ValueError(f"{label!r}: x and y must have the same non-zero length, got {len(x)} and {len(y)}.")
-        ax.plot(x, y, lw=1.5, label=label, marker=marker, markersize=4)
+    _draw_series(ax, series, marker, logx)
     if logy:
         ax.set_yscale("log")
-    if logx:
-        ax.set_xscale("log")
     return _label_and_fit(fig, ax, xlabel, ylabel, title)
 
 
@@ -217,12 +222,7 @@ def plot_panels(panels, xlabel, title=None, logx=False, marker="o"):
     for ax, (ylabel, series) in zip(axes[0], panels.items()):
         if not series:
             raise ValueError(f"panel {ylabel!r} has no series.")
-        for label, (x, y) in series.items():
-            if len(x) != len(y) or not len(x):
-                raise ValueError(f"{label!r}: x and y must have the same non-zero length, got {len(x)} and {len(y)}.")
-            ax.plot(x, y, lw=1.5, label=label, marker=marker, markersize=4)
-        if logx:
-            ax.set_xscale("log")
+        _draw_series(ax, series, marker, logx)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
     axes[0][0].legend(fontsize=7)

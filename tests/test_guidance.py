@@ -124,3 +124,17 @@ def test_bad_models_and_weights_are_refused():
         G.guided_sample(_tiny_conditional(label_dropout=0.0), [0], 2.0, steps=2)
     with pytest.raises(ValueError, match="integer"):
         G.ConditionalDiffusion(D.build_mlp_denoiser(2, hidden=4, depth=0, num_classes=3, continuous_time=True))
+    with pytest.raises(ValueError, match="label_std"):
+        D.build_mlp_denoiser(2, hidden=4, depth=0, num_classes=3, label_std=0)
+
+
+def test_label_embedding_starts_at_the_scale_asked_for():
+    """Keras' default (uniform in [-0.05, 0.05]) unless ``label_std`` asks for N(0, std^2)."""
+    keras.utils.set_random_seed(0)
+    default = D.build_unet(filters=4, num_classes=10).get_layer("label_embedding").get_weights()[0]
+    assert default.shape == (11, 64) and np.abs(default).max() <= 0.05
+    normal = D.build_unet(filters=4, num_classes=10, label_std=1.0).get_layer("label_embedding").get_weights()[0]
+    n = normal.size                                                     # 704 draws: std within 4 standard errors
+    assert abs(normal.std() - 1.0) <= 4 / np.sqrt(2 * n) and abs(normal.mean()) <= 4 / np.sqrt(n)
+    mlp = D.build_mlp_denoiser(2, hidden=8, depth=1, num_classes=3, label_std=2.0)
+    assert mlp.get_layer("label_embedding").get_weights()[0].std() > 1.0
