@@ -123,7 +123,7 @@ TEST_FILES := $(TEST_ORDER) $(filter-out $(subst $(comma), ,$(TEST_ORDER)),$(NOT
 test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel
 	@files="$$($(BIN)/python tools/nbtools.py test-notebooks --out $(BUILD)/nbval-test $(TEST_FILES))"; \
 	$(WORKER_THREADS) COURSE_PROFILE=smoke env -u MPLBACKEND $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider \
-		-n $(JOBS) --dist loadscope $$files
+		-n $(JOBS) --dist loadscope --durations=15 $$files
 
 unit: install ## Unit tests only
 	$(WORKER_THREADS) COURSE_PROFILE=smoke $(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests

@@ -14,37 +14,55 @@ def _plt():
     return plt
 
 
+def image_mosaic(rows, gap=2):
+    """The rows of images as one array: row r, column c holds image c of ``rows[r]``, with ``gap``
+    pixels of NaN between neighbours (drawn as blank). Checks as ``show_image_rows``."""
+    if not rows:
+        raise ValueError("show_image_rows() needs at least one row of images.")
+    rows = [np.asarray(r, dtype="float64") for r in rows]
+    n = len(rows[0])
+    if any(len(r) != n for r in rows):
+        raise ValueError(f"every row must hold the same number of images, got {[len(r) for r in rows]}.")
+    pixels = rows[0][0].size if n else 0
+    side = int(math.isqrt(pixels))
+    if not n or side * side != pixels or any(r[0].size != pixels for r in rows):
+        raise ValueError(f"images must be square and of one size, got {[r[0].size if len(r) else 0 for r in rows]} "
+                         f"pixels.")
+    step = side + gap
+    mosaic = np.full((len(rows) * step - gap, n * step - gap), np.nan)
+    for r, images in enumerate(rows):
+        for c, img in enumerate(images.reshape(n, side, side)):
+            mosaic[r * step:r * step + side, c * step:c * step + side] = img
+    return mosaic, side
+
+
 def show_image_rows(rows, row_titles=None, title=None, cmap="gray", size=1.0):
     """Draw rows of images as a grid, one row per entry of ``rows``.
 
     ``rows`` is a list of arrays of shape (n, 28, 28), (n, 784) or (n, 28, 28, 1); every
-    row must hold the same number of images. Returns the matplotlib Figure.
+    row must hold the same number of images. One picture (``image_mosaic``) on one set of
+    axes, the row titles at the left: far quicker to draw than an axes per image. Returns the
+    matplotlib Figure.
     """
-    if not rows:
-        raise ValueError("show_image_rows() needs at least one row of images.")
-    rows = [np.asarray(r) for r in rows]
-    n = len(rows[0])
-    if any(len(r) != n for r in rows):
-        raise ValueError(f"every row must hold the same number of images, got {[len(r) for r in rows]}.")
-    if row_titles is not None and len(row_titles) != len(rows):
+    if row_titles is not None and rows and len(row_titles) != len(rows):
         raise ValueError(f"got {len(row_titles)} row titles for {len(rows)} rows.")
+    mosaic, side = image_mosaic(rows)
     plt = _plt()
-    fig, axes = plt.subplots(len(rows), n, figsize=(size * n, size * len(rows) + (0.4 if title else 0)),
-                             squeeze=False)
-    for r, images in enumerate(rows):
-        for c in range(n):
-            img = images[c]
-            side = int(math.isqrt(img.size))
-            if side * side != img.size:
-                raise ValueError(f"images must be square, got {img.size} pixels.")
-            ax = axes[r, c]
-            ax.imshow(img.reshape(side, side), cmap=cmap, vmin=0.0, vmax=1.0)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        if row_titles is not None:
-            axes[r, 0].set_ylabel(row_titles[r], rotation=0, ha="right", va="center", fontsize=9)
+    n = len(rows[0])
+    fig, ax = plt.subplots(figsize=(size * n, size * len(rows) + (0.4 if title else 0)))
+    colours = plt.get_cmap(cmap).with_extremes(bad="white")
+    ax.imshow(mosaic, cmap=colours, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    if row_titles is not None:
+        ax.set_yticks([r * (side + 2) + (side - 1) / 2 for r in range(len(rows))], list(map(str, row_titles)),
+                      fontsize=9)
+        ax.tick_params(axis="y", length=0)
+    else:
+        ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     if title:
-        fig.suptitle(title)
+        ax.set_title(title)
     fig.tight_layout()
     return fig
 

@@ -2,13 +2,30 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib.plotting import describe_model, format_table, show_image_rows
+from course_lib.plotting import describe_model, format_table, image_mosaic, show_image_rows
 
 
 def test_show_image_rows_grid():
-    fig = show_image_rows([np.zeros((3, 784)), np.ones((3, 28, 28, 1))], row_titles=["a", "b"], title="t")
-    assert len(fig.axes) == 6
-    assert fig.axes[0].get_ylabel() == "a" and fig.axes[3].get_ylabel() == "b"
+    rows = [np.random.default_rng(0).random((3, 784)), np.ones((3, 28, 28, 1))]
+    fig = show_image_rows(rows, row_titles=["a", "b"], title="t")
+    (ax,) = fig.axes                                                    # one picture, one set of axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert ax.get_title() == "t"
+    # each title sits at the middle of its row of pixels
+    assert np.allclose(ax.get_yticks(), [13.5, 30 + 13.5])
+    shown = ax.get_images()[0].get_array()
+    assert shown.shape == (2 * 28 + 2, 3 * 28 + 2 * 2)
+    assert np.array_equal(shown[:28, 30:58], rows[0][1].reshape(28, 28))   # row 0, image 1
+    assert np.array_equal(shown[30:, 60:], np.ones((28, 28)))               # row 1, image 2
+    assert np.ma.getmaskarray(shown)[28:30].all() and np.ma.getmaskarray(shown)[:, 28:30].all()  # blank gaps
+
+
+def test_image_mosaic_places_each_image_and_leaves_gaps_blank():
+    rows = [np.arange(2 * 16).reshape(2, 4, 4) / 32, np.zeros((2, 16))]
+    mosaic, side = image_mosaic(rows, gap=1)
+    assert side == 4 and mosaic.shape == (9, 9)
+    assert np.array_equal(mosaic[:4, 5:], rows[0][1]) and np.array_equal(mosaic[5:, :4], np.zeros((4, 4)))
+    assert np.isnan(mosaic[4]).all() and np.isnan(mosaic[:, 4]).all()
 
 
 def test_show_image_rows_bad_input():
@@ -16,6 +33,8 @@ def test_show_image_rows_bad_input():
         show_image_rows([np.zeros((3, 784)), np.zeros((2, 784))])
     with pytest.raises(ValueError, match="square"):
         show_image_rows([np.zeros((2, 10))])
+    with pytest.raises(ValueError, match="one size"):
+        show_image_rows([np.zeros((2, 784)), np.zeros((2, 196))])
     with pytest.raises(ValueError, match="row titles"):
         show_image_rows([np.zeros((2, 784))], row_titles=["a", "b"])
     with pytest.raises(ValueError, match="at least one"):
