@@ -2,17 +2,28 @@
 
 Each module names the notebook that introduces it:
 
-- ``profile``      run sizes (smoke / lecture / full), read from ``COURSE_PROFILE``
+- ``profile``      run sizes (smoke / lecture / full / present), read from ``COURSE_PROFILE``
 - ``data``         MNIST from the shipped, checksummed file, plus preprocessing helpers
 - ``likelihood``   Gaussian log-likelihood and its maximisation by SGD (01_likelihood)
 - ``divergences``  KL divergence, discrete and Gaussian, forward vs reverse fits (02_kl_divergence)
 - ``autoencoders`` the four autoencoders of the slides (03_autoencoders)
 - ``vae``          the VAE and the conditional VAE, IWAE likelihood (04a_vae, 04b_vae_likelihood, 05_cvae)
 - ``pixelcnn``     masked convolutions, the plain and the gated PixelCNN, exact likelihood, samplers (06a_pixelcnn, 06b_pixelcnn_conditional, 06d_likelihood_ood, 06e_gated_pixelcnn)
+- ``pixelrnn``     the Row LSTM and the Diagonal BiLSTM (06c_pixelrnn)
 - ``gan``          the GAN game, DCGAN, conditional GAN, toy problems (07_gan)
+- ``wgan``         the Wasserstein GAN with gradient penalty (07b_wgan)
 - ``metrics``      the slides' evaluation measures on a trained MNIST classifier (08a_evaluation, 08b_evaluation)
+- ``gan_measures`` the slides' six measures that compare models or need more than features: GAM, tournaments, NRDS, adversarial accuracy, geometry score, boundary distortion
+- ``evaluation``   08's samples of every course model
+- ``flows``        normalizing flows: couplings, ActNorm, Glow-style multi-scale flow (09_flows)
+- ``diffusion``    noise schedules, the denoisers, DDPM and DDIM samplers (10_diffusion, 10b_diffusion_mnist)
+- ``guidance``     the class-conditional diffusion model and classifier-free guidance (11_guidance_flow_matching)
+- ``flow_matching`` straight-path flow matching and its ODE solvers (11_guidance_flow_matching)
+- ``checkpoints``  ``make checkpoints``: the recipes (``course_lib.recipes``), training, the manifest, loading
+- ``choices``      choices made on validation data, recorded for the notebooks that use them
+- ``distribute``   data-parallel training on several devices (``DEVICES=2``)
 - ``plotting``     figures and tables, kept out of the lesson cells; ``show_source`` prints the code
-- ``checks``       input checks at the models' boundary (shared by vae and pixelcnn)
+- ``checks``       input checks at the models' boundary (shared by the models)
 - ``progress``     text progress bars that are stored finished in executed notebooks
 - ``bench``        lets ``make bench`` collect the numbers a notebook measures
 """
