@@ -110,15 +110,17 @@ lab: install ## Start Jupyter Lab on the notebooks (LAB_ARGS=... for more argume
 # Notebooks joined by commas form a chain: one kernel runs them one after the other, from a
 # cleared namespace each, so that the kernel start and TensorFlow import (about 4-6 s) are paid
 # once per chain. Chains and files go longest first (seconds measured in one `make test`,
-# 2026-12-07), so that neither core ends idle while the other finishes a long one. A notebook
-# named nowhere here runs alone, after these.
+# 2026-12-07, `--durations=0` summed per file), so that neither core ends idle while the other
+# finishes a long one. A notebook named nowhere here runs alone, after these.
 NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
 comma := ,
-TEST_ORDER := notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb notebooks/10b_diffusion_mnist.ipynb,notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb \
-	notebooks/06b_pixelcnn_conditional.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb,notebooks/06d_likelihood_ood.ipynb \
+TEST_ORDER := notebooks/08b_evaluation.ipynb,notebooks/06e_gated_pixelcnn.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
+	notebooks/10b_diffusion_mnist.ipynb,notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb,notebooks/11_guidance_flow_matching.ipynb \
+	notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb \
 	notebooks/04a_vae.ipynb,notebooks/03_autoencoders.ipynb,notebooks/05_cvae.ipynb,notebooks/04b_vae_likelihood.ipynb \
-	notebooks/08b_evaluation.ipynb,notebooks/06e_gated_pixelcnn.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb tests/test_checkpoints.py tests/test_recipes.py tests/test_distribute.py \
-	tests/test_pixelcnn.py tests/test_diffusion.py tests/test_vae.py tests/test_nbtools.py
+	notebooks/06b_pixelcnn_conditional.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb,notebooks/06d_likelihood_ood.ipynb \
+	tests/test_recipes.py tests/test_checkpoints.py tests/test_distribute.py tests/test_flows.py tests/test_gated_pixelcnn.py \
+	tests/test_pixelcnn.py tests/test_vae.py tests/test_diffusion.py tests/test_nbtools.py
 TEST_FILES := $(TEST_ORDER) $(filter-out $(subst $(comma), ,$(TEST_ORDER)),$(NOTEBOOKS) $(sort $(wildcard tests/test_*.py)))
 test: install nbcheck ## Notebook hygiene, then unit tests + notebooks re-executed (smoke, and smoke with checkpoints), in parallel
 	@files="$$($(BIN)/python tools/nbtools.py test-notebooks --out $(BUILD)/nbval-test $(TEST_FILES))"; \
