@@ -115,7 +115,7 @@ lab: install ## Start Jupyter Lab on the notebooks (LAB_ARGS=... for more argume
 NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
 comma := ,
 TEST_ORDER := notebooks/08b_evaluation.ipynb,notebooks/06e_gated_pixelcnn.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
-	notebooks/10b_diffusion_mnist.ipynb,notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb,notebooks/11_guidance_flow_matching.ipynb \
+	notebooks/10b_diffusion_mnist.ipynb,notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb,notebooks/11b_flow_matching.ipynb,notebooks/11a_guidance.ipynb \
 	notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb \
 	notebooks/04a_vae.ipynb,notebooks/03_autoencoders.ipynb,notebooks/05_cvae.ipynb,notebooks/04b_vae_likelihood.ipynb \
 	notebooks/06b_pixelcnn_conditional.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb,notebooks/06d_likelihood_ood.ipynb \

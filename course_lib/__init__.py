@@ -17,8 +17,8 @@ Each module names the notebook that introduces it:
 - ``evaluation``   08's samples of every course model
 - ``flows``        normalizing flows: couplings, ActNorm, Glow-style multi-scale flow (09_flows)
 - ``diffusion``    noise schedules, the denoisers, DDPM and DDIM samplers (10_diffusion, 10b_diffusion_mnist)
-- ``guidance``     the class-conditional diffusion model and classifier-free guidance (11_guidance_flow_matching)
-- ``flow_matching`` straight-path flow matching and its ODE solvers (11_guidance_flow_matching)
+- ``guidance``     the class-conditional diffusion model and classifier-free guidance (11a_guidance)
+- ``flow_matching`` straight-path flow matching and its ODE solvers (11b_flow_matching)
 - ``checkpoints``  ``make checkpoints``: the recipes (``course_lib.recipes``), training, the manifest, loading
 - ``choices``      choices made on validation data, recorded for the notebooks that use them
 - ``distribute``   data-parallel training on several devices (``DEVICES=2``)

@@ -42,8 +42,18 @@ MODELS = {
     "WGAN-GP": ("wgan_mnist", "07b", "adversarial"),
     "flow": ("glow_mnist", "09", "likelihood"),
     "diffusion": ("diffusion_mnist", "10b", "likelihood"),
+    "guided diffusion": ("cfg_diffusion_mnist", "11a", "likelihood"),
+    "flow matching": ("flow_matching_mnist", "11b", "neither"),      # trained by regressing a velocity
 }
-CONDITIONAL = ("CVAE", "conditional GAN")
+CONDITIONAL = ("CVAE", "conditional GAN", "guided diffusion")
+
+
+def guided_sampler(figures):
+    """The guided diffusion model's sampler, from its checkpoint's figures: 10b's strided DDPM at
+    20 steps with x0 clipped, the guidance weight chosen on validation (lowest FID) and the weights
+    (EMA or raw) the recipe chose on validation (EMA when it recorded no choice)."""
+    return {"w": figures["w chosen on validation (lowest FID)"], "steps": 20, "eta": 1.0, "clip_x0": 1.0,
+            "weights": figures.get("weights chosen on validation") or "EMA"}
 
 
 def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
@@ -53,9 +63,13 @@ def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
     codes of the first 10,000 are fitted by a Gaussian to sample from. ``diffusion_sampler``:
     ``{"eta": ..., "steps": ..., "clip_x0": ..., "weights": ...}`` (``diffusion.sample_with``), chosen on
     validation digits (``choices.result("diffusion_sampler")["chosen"]``).
-    Conditional models get labels 0-9 in equal numbers (``.labels``)."""
+    The guided diffusion model and the flow-matching model sample as their checkpoints' figures
+    say (``guided_sampler``; the solver chosen on validation). Conditional models get labels 0-9
+    in equal numbers (``.labels``)."""
     from course_lib import checkpoints
     from course_lib import diffusion as D
+    from course_lib import flow_matching as FM
+    from course_lib import guidance as G
     from course_lib import flows as F
     from course_lib import pixelcnn as P
     from course_lib.data import binarize_dynamic, flatten, one_hot
@@ -83,6 +97,17 @@ def course_samples(n, x_fit, diffusion_sampler, seed=4, log=print):
             images, kind = model.generate(n, labels=c if name == "conditional GAN" else None, seed=seed)[..., 0], "samples"
         elif name == "flow":
             images, kind = F.from_logit(model.sample(n, seed=seed))[..., 0], "samples"
+        elif name == "guided diffusion":
+            s = guided_sampler(checkpoints.figures(ckpt))
+            images = D.to_pixels(G.guided_sample(model, out.labels, seed=seed, **s))
+            kind = (f"samples (guided, w = {s['w']:g}, strided DDPM, {s['steps']} steps, x0 clipped, "
+                    f"{s['weights']} weights)")
+        elif name == "flow matching":
+            solver = {k: v for k, v in checkpoints.figures(ckpt)["solver chosen on validation"].items()
+                      if k in FM.SOLVER_KEYS}                         # the figure also records its budget
+            images = D.to_pixels(FM.sample_with(model, n, solver, seed=seed))
+            kind = (f"samples ({solver['method'].capitalize()}, {solver['steps']} steps, "
+                    f"{FM.network_calls(solver['method'], solver['steps'])} calls, {solver.get('weights', 'EMA')} weights)")
         else:
             sampler = {k: diffusion_sampler[k] for k in D.SAMPLER_KEYS if k in diffusion_sampler}
             images, kind = D.to_pixels(D.sample_with(model, n, sampler, seed=seed)), f"samples ({D.describe_sampler(sampler)})"

@@ -779,3 +779,39 @@ def plot_density_2d(panels, lim=3.0, grid=200, suptitle=None):
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def plot_intervals(panels, xlabel, title=None, logx=False):
+    """Point estimates with their intervals, one panel per entry of ``panels`` (e.g. one per
+    feature space): ``panels`` maps a panel title -> {name: (estimate, low, high)}. Every panel
+    lists the names of the first in the same order, top to bottom, so a model's row is the same
+    row in each panel and a change of rank shows as a change of position along x. Returns the Figure."""
+    if not isinstance(panels, dict) or not panels or not all(isinstance(p, dict) and p for p in panels.values()):
+        raise ValueError("plot_intervals() needs a dict of panels, each a non-empty {name: (estimate, low, high)}.")
+    names = list(next(iter(panels.values())))
+    for panel_title, panel in panels.items():
+        if set(panel) != set(names):
+            raise ValueError(f"panel {panel_title!r} names {sorted(panel)}, the first names {sorted(names)}: "
+                             "every panel must hold the same names.")
+        for name, value in panel.items():
+            est, low, high = (float(v) for v in value)
+            if not (np.isfinite([est, low, high]).all() and low <= est <= high):
+                raise ValueError(f"{panel_title!r}, {name!r}: need finite low <= estimate <= high, got {value!r}.")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.6, 0.32 * len(names) + 1.4),
+                             sharey=True, squeeze=False)
+    rows = np.arange(len(names))[::-1]
+    for ax, (panel_title, panel) in zip(axes[0], panels.items()):
+        est, low, high = (np.array([float(panel[n][i]) for n in names]) for i in range(3))
+        ax.errorbar(est, rows, xerr=[est - low, high - est], fmt="o", ms=4, capsize=3)
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        if logx:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3, axis="x")
+    axes[0][0].set_yticks(rows)
+    axes[0][0].set_yticklabels(names)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -52,6 +52,7 @@ def test_clean_strips_metadata_noise():
     (lambda nb: setattr(nb.cells[1], "execution_count", None), "never executed"),
     (lambda nb: setattr(nb.cells[1], "outputs", []), "no stored outputs"),
     (lambda nb: setattr(nb.cells[0], "source", "no title"), "first cell"),
+    (lambda nb: setattr(nb.cells[0], "source", "# T\n$\\sqrt{\bar\alpha_t}$"), "control characters (0x07, 0x08)"),
 ])
 def test_problems_are_found(mutate, expected):
     nb = make_nb(*GOOD)

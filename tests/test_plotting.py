@@ -324,3 +324,27 @@ def test_plot_rate_and_seed_spread_draws_a_line_per_model_and_the_seeds_at_facto
         plot_rate_and_seed_spread({"a": {"rates": ([1.0], [1.0])}}, "FID")
     with pytest.raises(ValueError, match="empty"):
         plot_rate_and_seed_spread({}, "FID")
+
+
+def test_plot_intervals_keeps_each_name_on_one_row_across_panels():
+    import matplotlib.pyplot as plt
+
+    from course_lib.plotting import plot_intervals
+
+    panels = {"classifier": {"GAN": (2.0, 1.5, 2.5), "VAE": (5.0, 4.0, 6.0)},
+              "autoencoder": {"VAE": (1.0, 0.5, 1.5), "GAN": (3.0, 2.0, 4.0)}}
+    fig = plot_intervals(panels, xlabel="FID", title="t")
+    left, right = fig.axes
+    labels = dict(zip(left.get_yticks(), (t.get_text() for t in left.get_yticklabels())))
+    assert labels == {1: "GAN", 0: "VAE"}                               # the first panel's order, top down
+    ys = {}
+    for ax in (left, right):
+        line = ax.lines[0]
+        ys[ax.get_title()] = dict(zip(line.get_xdata(), line.get_ydata()))
+    assert ys["classifier"][2.0] == ys["autoencoder"][3.0] == 1      # GAN: the top row in both panels
+    assert ys["classifier"][5.0] == ys["autoencoder"][1.0] == 0
+    plt.close(fig)
+    for bad in ({}, {"a": {}}, {"a": {"GAN": (1.0, 2.0, 3.0)}},                      # estimate outside its interval
+                {"a": {"GAN": (1, 0, 2)}, "b": {"VAE": (1, 0, 2)}}, {"a": {"GAN": (np.nan, 0, 2)}}):
+        with pytest.raises(ValueError):
+            plot_intervals(bad, xlabel="x")

@@ -215,6 +215,10 @@ def problems(path, nb, lib_names):
             text = out.get("text", "") if out.output_type == "stream" else out.get("data", {}).get("text/plain", "")
             for bar in stuck_progress(text if isinstance(text, str) else "".join(text)):
                 found.append(f"code cell {i} stores a progress bar stuck at {bar}")
+    for i, c in enumerate(nb.cells):
+        control = sorted({f"0x{ord(ch):02x}" for ch in c.source if ord(ch) < 32 and ch not in "\n\t"})
+        if control:   # e.g. "\b" of "\bar" typed into a non-raw Python string: the page shows "ar"
+            found.append(f"cell {i} holds control characters ({', '.join(control)}) in its source")
     text = nbformat.writes(nb)
     for m in sorted(set(ABS_PATH.findall(text))):
         found.append(f"holds an absolute local path ({m}...)")

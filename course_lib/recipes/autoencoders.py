@@ -51,7 +51,9 @@ def specs(register, tiny=False):
         def check(model):
             return "BCE on 200 fixed test digits", bce(model, data()["x_test"][subset()], seed=0)
 
-        register(Spec(name, ("03_autoencoders", "08a_evaluation", "08b_evaluation") if name == "ae_simple" else ("03_autoencoders",),
+        users = {"ae_simple": ("03_autoencoders", "08a_evaluation", "08b_evaluation"),   # 08's autoencoder row
+                 "ae_conv": ("03_autoencoders", "08a_evaluation")}                     # 08a's second feature space
+        register(Spec(name, users.get(name, ("03_autoencoders",)),
                       builder.__doc__.strip().splitlines()[0], epochs, minutes,
                       {"batch_size": batch, "peak_lr": lr, "optimizer": "Adam, cosine to 5%",
                        "noise_factor": noise if denoising else None, "train images": "55,000"},

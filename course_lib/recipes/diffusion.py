@@ -105,7 +105,7 @@ def specs(register, tiny=False):
         return "classifier-FID, 200 DDIM-10 samples (EMA, clipped) vs 200 fixed test digits", fid_of(
             sample(model, n_check, {**fixed, "steps": check_steps}, seed=0), data()["x_test"][subset(200)])
 
-    register(Spec(name, ("10b_diffusion_mnist", "08a_evaluation", "08b_evaluation", "11_guidance_flow_matching"),
+    register(Spec(name, ("10b_diffusion_mnist", "08a_evaluation", "08b_evaluation", "11b_flow_matching"),
                   f"DDPM, eps-prediction U-Net (diffusion.build_unet, {filters} filters), cosine schedule "
                   f"(signal rate >= {min_signal:g}), T={T}, EMA {ema_decay:g}",
                   epochs, 60,

@@ -71,7 +71,7 @@ def specs(register, tiny=False):
             return "classifier-FID, 500 samples vs 500 fixed test digits", fid_against(
                 model, data()["x_test"][subset(500)], size(500, 32), seed=0)
 
-        register(Spec(name, ("07_gan", "07b_wgan", "08a_evaluation", "08b_evaluation") if name == "dcgan" else ("07_gan", "08a_evaluation", "08b_evaluation", "11_guidance_flow_matching"),
+        register(Spec(name, ("07_gan", "07b_wgan", "08a_evaluation", "08b_evaluation") if name == "dcgan" else ("07_gan", "08a_evaluation", "08b_evaluation", "11a_guidance"),
                       f"conditional DCGAN of 07 (gan.build_gan, z of size {latent})" if conditional else
                       f"DCGAN of 07 (gan.build_gan, z of size {latent}), Adam betas {G.DCGAN_CHECKPOINT_BETAS} "
                       "as chosen in 07b (07's live runs: beta_1 0.5)",
