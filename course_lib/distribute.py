@@ -22,7 +22,7 @@ import os
 # ConditionalDiffusion, FlowMatching, the flows; tests/test_distribute.py) and whose training goes
 # through it (the toy GANs of 07 train in loops of their own): `make checkpoints DEVICES=2` refuses the others.
 DATA_PARALLEL = {"dcgan", "cgan", "wgan_mnist", "diffusion_mnist", "flow_mnist", "glow_mnist",
-                 "cfg_diffusion_mnist", "flow_matching_mnist"}
+                 "cfg_diffusion_mnist", "flow_matching_mnist", "vae_d2", "vae_d20", "cvae_d2"}
 
 
 def _tf():

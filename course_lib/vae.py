@@ -23,20 +23,28 @@ from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_labels, check_number, concrete, positive_int  # noqa: F401
 # (check_labels: also vae.check_labels)
+from course_lib.distribute import in_replica_step, replica_loss, replica_rows, replicas
 from course_lib.divergences import kl_to_standard_normal
 
 RECONSTRUCTIONS = ("mse", "bce")
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-def sample_z(args):
+def sample_z(args, seed=None):
     """The slides' one-liner: z = mu + exp(log_sigma / 2) * eps, eps ~ N(0, I).
 
     ``log_sigma`` is the log-variance, so exp(log_sigma / 2) is the standard deviation.
     The randomness enters only through ``eps``: gradients flow to ``mu`` and ``log_sigma``.
+    ``seed``: a ``keras.random.SeedGenerator`` (the VAE passes its own). On several replicas
+    (``course_lib.distribute``) eps is drawn for the global batch and each replica takes its rows,
+    so that they do not all draw the same noise; on one device that is the plain draw.
     """
     mu, log_sigma = args
-    eps = keras.random.normal(shape=ops.shape(mu), mean=0.0, stddev=1.0)
+    n = ops.shape(mu)[0]
+    r = replicas() if in_replica_step() else 1      # outside fit's replica steps (e.g. building it): one draw
+    eps = keras.random.normal(shape=(n * r,) + tuple(ops.shape(mu)[1:]), mean=0.0, stddev=1.0, seed=seed)
+    if r > 1:
+        eps = replica_rows(eps, n)                  # this replica's rows of the global batch's draw
     return mu + ops.exp(log_sigma / 2) * eps
 
 
@@ -131,7 +139,7 @@ class VAE(CheckedFit, keras.Model):
     Train with ``vae.fit(x)`` or ``vae.fit([x, c])``: no targets, the input is the target.
     """
 
-    def __init__(self, encoder, decoder, kl_weight=1.0, reconstruction="mse", **kwargs):
+    def __init__(self, encoder, decoder, kl_weight=1.0, reconstruction="mse", seed=None, **kwargs):
         super().__init__(**kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}.")
@@ -140,7 +148,9 @@ class VAE(CheckedFit, keras.Model):
         # and the compiled train step sees the new value.
         self._kl_weight = keras.Variable(0.0, trainable=False, name="kl_weight")
         self.kl_weight = kl_weight  # validated by the setter
-        self.sampler = layers.Lambda(sample_z, name="z")        # the slide's Lambda layer
+        # its own random stream: Keras' global one would be created in each replica's thread (distribute)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.sampler = layers.Lambda(sample_z, arguments={"seed": self.seed_generator}, name="z")   # the slide's
         self.num_classes = encoder.input[1].shape[-1] if isinstance(encoder.input, list) else None
         self.latent_dim = decoder.input[0].shape[-1] if self.num_classes else decoder.input.shape[-1]
         self.input_dim = decoder.output.shape[-1]
@@ -223,7 +233,7 @@ class VAE(CheckedFit, keras.Model):
         self.loss_tracker.update_state(loss)
         self.recon_tracker.update_state(ops.mean(recon))
         self.kl_tracker.update_state(ops.mean(kl))
-        return loss
+        return replica_loss(loss)           # several replicas' gradients are summed (course_lib.distribute)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return {m.name: m.result() for m in self.metrics}

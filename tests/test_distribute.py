@@ -18,7 +18,7 @@ _STEPS = r"""
 import json, os, sys, tempfile
 import numpy as np, keras
 from course_lib import checkpoints as C, diffusion as D, distribute, flows as F, gan as G, wgan as W
-from course_lib import flow_matching as FM, guidance as GD
+from course_lib import flow_matching as FM, guidance as GD, vae as V
 
 x = np.random.default_rng(0).random((64, 28, 28, 1)).astype("float32")
 y = np.eye(10, dtype="float32")[np.arange(64) % 10]
@@ -75,6 +75,21 @@ for case, make in makers.items():
     out[case] = {"max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])),
                  "max_abs_weight": max(float(np.abs(a).max()) for a in weights[1]),
                  "logs": logs}
+# 04's VAE and 05's CVAE: eps drawn for the global batch from the VAE's own seed generator, each replica
+# taking its rows; the loss divided by the replicas (binary pixels, the Bernoulli decoder), two steps of 16
+xv = (np.random.default_rng(3).random((32, 784)) > 0.5).astype("float32")
+for case, cond in (("vae", None), ("cvae", 10)):
+    weights, logs = {}, {}
+    for r in (1, 2):
+        with distribute.strategy(r).scope():
+            keras.utils.set_random_seed(0)
+            vae = V.build_vae(latent_dim=2, hidden=16, num_classes=cond, reconstruction="bce")
+            vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+        history = vae.fit([xv, y[:32]] if cond else xv, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+        logs[r] = {k: float(v[-1]) for k, v in history.items()}
+        weights[r] = [w for w in vae.get_weights()]
+    out[case] = {"max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])),
+                 "max_abs_weight": max(float(np.abs(a).max()) for a in weights[1]), "logs": logs}
 # the Glow-style flow's step (ActNorm started before fit, invertible 1x1 convolutions), two steps of 16
 points = np.random.default_rng(1).standard_normal((32, 8, 8, 1)).astype("float32")
 weights, logs = {}, {}
@@ -122,7 +137,8 @@ def two_devices():
     return json.loads(line[len("RESULT"):])
 
 
-@pytest.mark.parametrize("case", ["gan", "wgan-gp", "diffusion", "conditional diffusion", "flow matching", "flow"])
+@pytest.mark.parametrize("case", ["gan", "wgan-gp", "diffusion", "conditional diffusion", "flow matching", "flow",
+                                  "vae", "cvae"])
 def test_two_steps_on_two_replicas_equal_them_on_one_device(two_devices, case):
     result = two_devices[case]
     assert two_devices["devices"] == ["/job:localhost/replica:0/task:0/device:CPU:0",

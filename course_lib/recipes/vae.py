@@ -5,6 +5,7 @@ from course_lib.recipes.base import Spec, TINY_SPLITS, last_logs, recipe_tools, 
 
 def specs(register, tiny=False):
     from course_lib import vae as V
+    from course_lib.distribute import replicas
     from course_lib.data import binarized_batches, flatten, one_hot
 
     data, subset, size = recipe_tools(tiny)
@@ -24,7 +25,7 @@ def specs(register, tiny=False):
 
         def compile_(model):
             model.compile(optimizer=V.make_optimizer(epochs, steps_per_epoch(len(data()["x_fit"]), batch)),
-                          jit_compile=True)
+                          jit_compile=replicas() == 1)      # XLA fails under a strategy of several replicas
 
         def fit_epoch(model, epoch):
             d = data()
