@@ -43,7 +43,8 @@ MODELS = {
     "flow": ("glow_mnist", "09", "likelihood"),
     "diffusion": ("diffusion_mnist", "10b", "likelihood"),
     "guided diffusion": ("cfg_diffusion_mnist", "11a", "likelihood"),
-    "flow matching": ("flow_matching_mnist", "11b", "neither"),      # trained by regressing a velocity
+    # a velocity regression, a reweighted diffusion loss (Kingma & Gao 2023), as diffusion's is a reweighted bound
+    "flow matching": ("flow_matching_mnist", "11b", "likelihood"),
 }
 CONDITIONAL = ("CVAE", "conditional GAN", "guided diffusion")
 

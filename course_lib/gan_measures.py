@@ -1,9 +1,9 @@
 """The six GAN evaluation measures of the slide that ``metrics`` does not build.
 
-``metrics.SLIDE_METRICS`` lists the slides' 24 measures; it does not point to the functions of
-this module yet, and lecture 08 does not report these measures for the course's models yet
-(that comes next). This module computes them, each as its paper defines it (the choices a
-paper leaves open are stated in each docstring):
+``metrics.SLIDE_METRICS`` lists the slides' 24 measures; its rows 13 and 16-20 name this
+module's functions, and notebook 08b reports all six for the course's models (its section 3).
+This module computes them, each as its paper defines it (the choices a paper leaves open are
+stated in each docstring):
 
 - ``gam`` / ``gam_from_probabilities``: the Generative Adversarial Metric (Im et al. 2016):
   two GANs swap discriminators, and the ratio of error rates names a winner;
@@ -13,7 +13,8 @@ paper leaves open are stated in each docstring):
   2018): one classifier against all models at once, the area under each model's curve;
 - ``adversarial_accuracy_divergence`` / ``adversarial_scores`` / ``adversarial_baseline``:
   classifiers trained on real and on generated labelled data, compared on real data (Yang et
-  al. 2017, LR-GAN), and the same for a second real sample as the reference;
+  al. 2017, LR-GAN), and the same for a second real sample as the reference
+  (``real_classifier`` fits the real-data classifier once, to reuse for many models);
 - ``geometry_score``, ``relative_living_times``, ``rlt_from_intervals``: persistent homology
   of witness complexes (Khrulkov & Oseledets 2018); needs the ``gudhi`` package;
 - ``boundary_distortion``: a linear classifier for two classes trained on generated data and
@@ -31,12 +32,14 @@ arrays (n, d).
 
 Results are NamedTuples: their scalar fields are Python floats (GAM also holds the winner as a
 str, its validity as a bool and its error counts as ints), their array fields NumPy float64
-arrays. ``discriminator_probabilities``, ``rlt_from_intervals`` and
-``relative_living_times`` return float64 arrays, ``tournament_outputs`` a pair of them.
+arrays (but SkillRatings' perfect-record flags, bool arrays). ``discriminator_probabilities``,
+``rlt_from_intervals`` and ``relative_living_times`` return float64 arrays,
+``tournament_outputs`` a pair of them.
 Bad input raises ValueError with a message naming the argument (leaving out the required
 ``from_logits`` is Python's own TypeError).
 """
 
+import hashlib
 import math
 import numbers
 from typing import NamedTuple
@@ -65,6 +68,9 @@ GAM_Z_CRITICAL = 1.96      # |z| < this: the two discriminators' test error rate
 WIN_RULES = ("both", "fake")
 GLICKO_SCALE = 173.7178    # Glicko-2's scale: 400 / ln(10)
 GLICKO_START = (1500.0, 350.0, 0.06)   # Glickman's unrated player: rating, RD, volatility
+GLICKO_VOLATILITY_MAX = GLICKO_START[1] / GLICKO_SCALE   # ~2.015: sigma' is at most an unrated player's phi
+GLICKO_MAX_ITERATIONS = 100                # the volatility step's Illinois iteration stops after this many steps
+GLICKO_GAMES_PER_PERIOD = 15               # default mean games per player and rating period (Glickman: >= 10-15)
 CLASSIFIERS = ("logistic", "svm")
 LOGISTIC_C = 1.0           # inverse L2 penalty of the logistic classifiers (scikit-learn's default)
 STD_FLOOR = 0.1            # standardisation divides by max(sd, this): a near-constant pixel cannot dominate
@@ -325,11 +331,18 @@ class Glicko2Rating(NamedTuple):
 
 
 class SkillRatings(NamedTuple):
-    """Glicko-2 ratings and RDs after the tournament: generators, then discriminators."""
+    """Glicko-2 ratings, RDs and volatilities after the tournament: generators, then
+    discriminators. ``*_perfect_record``: True for a player that won every one of its games or
+    lost every one, whose rating is then a bound, not an estimate (``tournament_skill_ratings``).
+    The last four fields default to None, so a four-field ``SkillRatings(...)`` still builds."""
     generator_ratings: np.ndarray
     generator_rds: np.ndarray
     discriminator_ratings: np.ndarray
     discriminator_rds: np.ndarray
+    generator_volatilities: np.ndarray = None
+    discriminator_volatilities: np.ndarray = None
+    generator_perfect_record: np.ndarray = None
+    discriminator_perfect_record: np.ndarray = None
 
 
 def tournament_outputs(discriminators, real, generated, *, from_logits, batch_size=500):
@@ -400,32 +413,63 @@ def tournament_win_rate(d_real, d_fake, rule="both"):
     return TournamentWinRate(win_matrix.mean(axis=1), win_matrix, 1.0 - win_matrix.mean(axis=0))
 
 
-def _glicko2_volatility(delta, phi, v, sigma, tau, epsilon):
-    """Glickman's step 5: the new volatility, the root of f by the Illinois method."""
-    a = math.log(sigma**2)
+def _glicko2_volatility(log_delta_sq, phi, log_v, sigma, tau, epsilon):
+    """Glickman's step 5: the new volatility, the root of f by the Illinois method.
+
+    Delta^2 and v enter by their logarithms, and f(x) = e^x (Delta^2 - phi^2 - v - e^x) /
+    (2 (phi^2 + v + e^x)^2) - (x - a) / tau^2 is evaluated as u (Delta^2 / q - 1) / 2 -
+    (x - a) / tau^2 with q = phi^2 + v + e^x and u = e^x / q (the same function), the ratio's
+    exponent capped at 700 (f is then about 1e304, of the sign it has without the cap): no
+    step squares a huge Delta or forms a huge v. Glickman's bracket and iteration are
+    otherwise his, at most ``GLICKO_MAX_ITERATIONS`` steps (the bracket is kept, so A stays
+    within |B - A| of the root); the result is capped at ``GLICKO_VOLATILITY_MAX``.
+    """
+    a = 2.0 * math.log(sigma)
+    log_p = float(np.logaddexp(2.0 * math.log(phi), log_v))       # log(phi^2 + v)
 
     def f(x):
-        ex = math.exp(x)
-        return ex * (delta**2 - phi**2 - v - ex) / (2.0 * (phi**2 + v + ex) ** 2) - (x - a) / tau**2
+        log_q = float(np.logaddexp(log_p, x))
+        ratio = math.exp(min(log_delta_sq - log_q, 700.0))
+        return math.exp(x - log_q) * (ratio - 1.0) / 2.0 - (x - a) / tau**2
 
     big_a = a
-    if delta**2 > phi**2 + v:
-        big_b = math.log(delta**2 - phi**2 - v)
+    if log_delta_sq > log_p:                                      # Delta^2 > phi^2 + v
+        big_b = log_delta_sq + math.log1p(-math.exp(log_p - log_delta_sq))    # log(Delta^2 - phi^2 - v)
     else:
         k = 1
-        while f(a - k * tau) < 0:
+        while f(a - k * tau) < 0:                                 # f(a - k tau) > k / tau - 1/2: k < tau / 2 + 1
             k += 1
         big_b = a - k * tau
     f_a, f_b = f(big_a), f(big_b)
-    while abs(big_b - big_a) > epsilon:
-        big_c = big_a + (big_a - big_b) * f_a / (f_b - f_a)
+    for _ in range(GLICKO_MAX_ITERATIONS):
+        if abs(big_b - big_a) <= epsilon:
+            break
+        big_c = big_a + (big_a - big_b) * (f_a / (f_b - f_a))     # f_a, f_b of opposite signs: C between A and B
         f_c = f(big_c)
         if f_c * f_b <= 0:
             big_a, f_a = big_b, f_b
         else:
             f_a = f_a / 2.0
         big_b, f_b = big_c, f_c
-    return math.exp(big_a / 2.0)
+    return GLICKO_VOLATILITY_MAX if big_a >= 2.0 * math.log(GLICKO_VOLATILITY_MAX) else math.exp(big_a / 2.0)
+
+
+def _glicko2_step(mu, phi, sigma, mu_j, phi_j, s, tau, epsilon):
+    """One rating period on Glicko-2's scale (checked inputs; opponents and scores as arrays)
+    -> (mu', phi', sigma')."""
+    g = 1.0 / np.sqrt(1.0 + 3.0 * phi_j**2 / math.pi**2)
+    z = g * (mu - mu_j)
+    e, one_minus_e = special.expit(z), special.expit(-z)          # E and 1 - E, each exact in its own tail
+    information = float(np.sum(g**2 * e * one_minus_e))           # 1 / v
+    if information == 0.0:                                        # no games, or every E is 0 or 1 in float64:
+        return mu, math.hypot(phi, sigma), sigma                  # only the uncertainty grows
+    improvement = float(np.sum(g * (s * one_minus_e - (1.0 - s) * e)))    # sum_j g(phi_j) (s_j - E_j)
+    log_v = -math.log(information)
+    log_delta_sq = 2.0 * (math.log(abs(improvement)) + log_v) if improvement != 0.0 else -math.inf
+    new_sigma = _glicko2_volatility(log_delta_sq, phi, log_v, sigma, tau, epsilon)
+    phi_star = math.hypot(phi, new_sigma)
+    new_phi = 1.0 / math.sqrt(1.0 / phi_star**2 + information)
+    return mu + new_phi**2 * improvement, new_phi, new_sigma
 
 
 def glicko2_update(rating, rd, volatility, opponent_ratings, opponent_rds, scores, tau=0.5, epsilon=1e-6):
@@ -443,6 +487,28 @@ def glicko2_update(rating, rd, volatility, opponent_ratings, opponent_rds, score
     ``epsilon``; ``tau`` constrains its change), then phi* = sqrt(phi^2 + sigma'^2),
     phi' = 1 / sqrt(1/phi*^2 + 1/v), mu' = mu + phi'^2 sum_j g(phi_j)(s_j - E_j). With no
     games only the deviation grows: phi' = sqrt(phi^2 + sigma^2). Returns ``Glicko2Rating``.
+
+    That is Glickman's algorithm, computed so that extreme rating gaps cannot overflow:
+
+    - E_j and 1 - E_j are both logistic functions (of +-g(phi_j)(mu - mu_j)), so 1 - E_j does
+      not round to 0 for a gap above ~37 on this scale (6,400 rating points);
+    - v and Delta^2 enter the volatility step only by their logarithms (and phi', mu' use
+      1/v), so a tiny information sum_j g^2 E_j (1 - E_j) no longer makes v astronomically
+      large and Delta^2 overflow. The exact update in that limit is that of a player who did
+      not compete: results as expected against opponents far above or below leave the rating
+      and volatility as they were and the RD grows; an upset moves the rating by at most
+      phi*^2 g per game (Glickman's step 7), e.g. +15 points for RD 50 beating a player rated
+      9,000 or 70,000 (the latter overflowed before);
+    - if the information underflows to exactly 0 (every E_j is 0 or 1 in float64: gaps above
+      ~745 / g, about 130,000 points), the period is treated as uninformative for this
+      player: only the RD grows, as for a player who did not compete (so a win the ratings
+      give probability 0 is ignored);
+    - sigma' is capped at ``GLICKO_VOLATILITY_MAX`` = 350 / 173.7178 = 2.015, an unrated
+      player's phi: one period's volatility adds at most the uncertainty about a player we
+      know nothing of (Glicko-1 caps the RD at 350 likewise). Without a cap, a period of
+      thousands of surprising results can drive sigma' past any float; with it, ratings stay
+      finite. The Illinois iteration stops after ``GLICKO_MAX_ITERATIONS`` = 100 steps (it
+      usually needs fewer than 10, at most 15 in 08b's tournaments).
     """
     if not _is_real_number(rating) or not math.isfinite(rating):
         raise ValueError(f"rating must be a finite number, got {rating!r}.")
@@ -461,66 +527,105 @@ def glicko2_update(rating, rd, volatility, opponent_ratings, opponent_rds, score
     if np.any((s < 0) | (s > 1)):
         raise ValueError(f"scores must be in [0, 1] (1 win, 0.5 draw, 0 loss), got range {s.min():.3g}..{s.max():.3g}.")
     mu, phi = (float(rating) - 1500.0) / GLICKO_SCALE, rd / GLICKO_SCALE
-    if s.size == 0:                                                # no games: only uncertainty grows
-        return Glicko2Rating(float(rating), GLICKO_SCALE * math.sqrt(phi**2 + volatility**2), volatility)
-    mu_j, phi_j = (opp_r - 1500.0) / GLICKO_SCALE, opp_rd / GLICKO_SCALE
-    g = 1.0 / np.sqrt(1.0 + 3.0 * phi_j**2 / math.pi**2)
-    e = special.expit(g * (mu - mu_j))                             # expected score of each game
-    information = float(np.sum(g**2 * e * (1.0 - e)))
-    if information == 0.0:                                         # results carry no information
-        return Glicko2Rating(float(rating), GLICKO_SCALE * math.sqrt(phi**2 + volatility**2), volatility)
-    v = 1.0 / information                                          # estimated variance of mu
-    improvement = float(np.sum(g * (s - e)))
-    delta = v * improvement
-    new_volatility = _glicko2_volatility(delta, phi, v, volatility, tau, epsilon)
-    phi_star = math.sqrt(phi**2 + new_volatility**2)
-    new_phi = 1.0 / math.sqrt(1.0 / phi_star**2 + 1.0 / v)
-    new_mu = mu + new_phi**2 * improvement
-    return Glicko2Rating(GLICKO_SCALE * new_mu + 1500.0, GLICKO_SCALE * new_phi, new_volatility)
+    new_mu, new_phi, new_volatility = _glicko2_step(mu, phi, volatility, (opp_r - 1500.0) / GLICKO_SCALE,
+                                                    opp_rd / GLICKO_SCALE, s, tau, epsilon)
+    return Glicko2Rating(float(rating) + GLICKO_SCALE * (new_mu - mu), GLICKO_SCALE * new_phi, new_volatility)
 
 
-def tournament_skill_ratings(d_real, d_fake, rule="both", num_periods=5, tau=0.5):
+def tournament_skill_ratings(d_real, d_fake, rule="both", num_periods=None, tau=0.5, games_per_period=None):
     """Skill rating (Olsson et al. 2018): Glicko-2 ratings of generators and discriminators
     from the matches of a tournament.
 
     The matches (``d_real``, ``d_fake`` and ``rule`` as in ``tournament_win_rate``) are
-    played in ``num_periods`` rating periods: match indices 0..m-1 are cut into that many
-    consecutive blocks, and in each period every generator plays every discriminator on the
-    block's matches (a win scores 1, a loss 0). Every player starts unrated (1500, RD 350,
-    volatility 0.06) and, after each period, all are updated at once with
+    played in rating periods; in each period every generator plays every discriminator on
+    some of their m matches (a win scores 1, a loss 0). Every player starts unrated (1500,
+    RD 350, volatility 0.06) and, after each period, all are updated at once with
     ``glicko2_update`` against their opponents' ratings from before that period. A
     generator's rating is its skill; higher is better. Ratings compare only players of the
     same tournament. Returns ``SkillRatings``.
 
-    The rating periods are arbitrary cuts of matches that are i.i.d. draws (the players do
-    not change during the tournament), so with many games per period the ratings mostly
-    restate the win rates: after one period of 2,000 games between two unrated players, the
-    RD falls from 350 to about 11.6, whatever the results (in the first period every expected
-    score is 1/2, so v = 1 / (2000 g^2 / 4) and RD = 173.7 / sqrt(1/phi*^2 + 1/v)). Olsson et
-    al. rate snapshots taken during training, where the order of the periods carries meaning;
-    here it does not.
+    The matches are i.i.d. draws (the players do not change during the tournament), so the
+    periods are arbitrary cuts, but their size matters. Give one of:
+
+    - ``games_per_period`` (the default, ``GLICKO_GAMES_PER_PERIOD`` = 15): each pair
+      (G_i, D_j) plays b of its matches per period, b = max(1, floor(games_per_period
+      (n_G + n_D) / (2 n_G n_D))), the most for which the players average at most
+      ``games_per_period`` games per period (Glickman advises an average of at least 10-15,
+      for the volatility); 12 generators and 2 discriminators: b = 4, so 8 games per
+      generator and 48 per discriminator. Each pair takes its matches in its own rotated
+      order, pair p = i n_D + j from match floor(p m / (n_G n_D)) on: under rule "both" a
+      discriminator that rejects real sample k loses match k to every generator, and if all
+      pairs played the same few matches in a period, its results would swing together,
+      which Glicko-2 reads as volatility (then amplifies). The price: two generators with
+      the same outputs play their matches in different orders and can end up a fraction of
+      their RD apart.
+    - ``num_periods`` (the schedule before ``games_per_period``): match indices 0..m-1 are
+      cut into that many consecutive blocks, and every pair plays the block's matches.
+      Generators with the same outputs get the same rating, but with many games per period
+      the simultaneous updates overshoot: each player takes nearly the whole step its
+      results ask for, against opponents that take theirs at the same time, so a rating gap
+      comes back too large the other way, and the volatility grows with the swings. One
+      discriminator, one generator that always loses and one that wins every other match,
+      ``num_periods=5`` of 2,000 matches: after 4 periods the discriminator is rated
+      -42,700 and the second generator 70,100, and in the 5th the first generator, now
+      expected to win, loses 2,000 times and falls to -1.4 million (before
+      ``glicko2_update``'s numerical safeguards: an OverflowError). The results stay
+      finite, but they are no longer estimates: keep ``num_periods`` for few games per
+      period. (The default schedule rates the same matches 155, 1,707 and 1,708.)
+
+    With small periods Glicko-2 weighs the later periods more, like a running estimate (RDs
+    of a few tens of points), where the win rate (``tournament_win_rate``) uses every match
+    alike. One period of 2,000 games between two unrated players takes the RD from 350 to
+    about 11.6, whatever the results (every expected score is 1/2, so v = 1 / (2000 g^2 / 4)
+    and RD = 173.7 / sqrt(1/phi*^2 + 1/v)). Olsson et al. rate snapshots taken during
+    training, where the order of the periods carries meaning; here it does not.
+
+    A player that wins every one of its games, or loses every one, has no finite
+    maximum-likelihood rating: each period moves it further (ever less, as its expected
+    score nears its result) and, once its games carry almost no information, its RD grows
+    instead of shrinking. Its rating is a bound (it is at least, or at most, this good), not
+    an estimate; ``generator_perfect_record`` and ``discriminator_perfect_record`` flag such
+    players. (Other cases without finite ratings, e.g. a group of players none of whom ever
+    beats anyone outside it, are not flagged.) Volatilities never exceed
+    ``GLICKO_VOLATILITY_MAX`` = 2.015 (``glicko2_update``).
     """
     wins = _generator_wins(d_real, d_fake, rule).astype("float64")    # 1 = the generator won
     n_gen, n_disc, m = wins.shape
-    _check_int(num_periods, "num_periods", maximum=m)
     tau = _positive(tau, "tau")
-    players = [Glicko2Rating(*GLICKO_START) for _ in range(n_gen + n_disc)]
+    if num_periods is not None and games_per_period is not None:
+        raise ValueError("give num_periods (consecutive blocks of matches) or games_per_period (periods of "
+                         "a bounded size, rotated per pair), not both.")
+    if num_periods is not None:
+        num_periods = _check_int(num_periods, "num_periods", maximum=m)
+    else:
+        per = _check_int(GLICKO_GAMES_PER_PERIOD if games_per_period is None else games_per_period,
+                         "games_per_period")
+        block = max(1, per * (n_gen + n_disc) // (2 * n_gen * n_disc))
+        num_periods = -(-m // block)
+        first = np.arange(n_gen * n_disc).reshape(n_gen, n_disc, 1) * m // (n_gen * n_disc)
+        wins = np.take_along_axis(wins, (first + np.arange(m)) % m, axis=2)   # pair p from match p m / (n_G n_D) on
+    players = [((GLICKO_START[0] - 1500.0) / GLICKO_SCALE, GLICKO_START[1] / GLICKO_SCALE, GLICKO_START[2])
+               ] * (n_gen + n_disc)                                # (mu, phi, sigma) on Glicko-2's scale
     for block in np.array_split(np.arange(m), num_periods):
         w = wins[:, :, block]                                     # (n_gen, n_disc, games)
-        ratings = np.array([p.rating for p in players])
-        rds = np.array([p.rd for p in players])
+        mu = np.array([p[0] for p in players])
+        phi = np.array([p[1] for p in players])
         games = len(block)
         updated = []
         for i in range(n_gen):                                    # w[i] row-major: D_0's games first
-            updated.append(glicko2_update(*players[i], np.repeat(ratings[n_gen:], games),
-                                          np.repeat(rds[n_gen:], games), w[i].ravel(), tau=tau))
+            updated.append(_glicko2_step(*players[i], np.repeat(mu[n_gen:], games), np.repeat(phi[n_gen:], games),
+                                         w[i].ravel(), tau, 1e-6))
         for j in range(n_disc):
-            updated.append(glicko2_update(*players[n_gen + j], np.repeat(ratings[:n_gen], games),
-                                          np.repeat(rds[:n_gen], games), 1.0 - w[:, j].ravel(), tau=tau))
+            updated.append(_glicko2_step(*players[n_gen + j], np.repeat(mu[:n_gen], games),
+                                         np.repeat(phi[:n_gen], games), 1.0 - w[:, j].ravel(), tau, 1e-6))
         players = updated
-    ratings = np.array([p.rating for p in players])
-    rds = np.array([p.rd for p in players])
-    return SkillRatings(ratings[:n_gen], rds[:n_gen], ratings[n_gen:], rds[n_gen:])
+    mu, phi, sigma = (np.array(column) for column in zip(*players))
+    ratings, rds = 1500.0 + GLICKO_SCALE * mu, GLICKO_SCALE * phi
+    generator_wins = wins.sum(axis=(1, 2))
+    discriminator_wins = (1.0 - wins).sum(axis=(0, 2))
+    return SkillRatings(ratings[:n_gen], rds[:n_gen], ratings[n_gen:], rds[n_gen:], sigma[:n_gen], sigma[n_gen:],
+                        (generator_wins == 0) | (generator_wins == n_disc * m),
+                        (discriminator_wins == 0) | (discriminator_wins == n_gen * m))
 
 
 # ---------------------------------------------------------------------------------------
@@ -723,8 +828,80 @@ class _LogisticClassifier:
         return probs
 
 
+class RealClassifier(NamedTuple):
+    """C_r of ``adversarial_accuracy_divergence``, fitted once by ``real_classifier``. kind:
+    ``"logistic"`` or ``"cnn"``; model: the fitted classifier; fingerprint: a SHA-256 digest of
+    the real data and training settings it was fitted on, checked when it is reused."""
+    kind: str
+    model: object
+    fingerprint: str
+
+
+def _real_fingerprint(kind, x_real, y_real, epochs, batch_size, seed):
+    """SHA-256 of the real data (as float64 rows and int64 labels) and of what else shapes C_r."""
+    settings = (kind, LOGISTIC_C, STD_FLOOR) if kind == "logistic" else (kind, epochs, batch_size, seed)
+    digest = hashlib.sha256(repr(settings).encode())
+    x = np.ascontiguousarray(np.asarray(x_real, dtype="float64").reshape(len(x_real), -1))
+    for a in (x, np.ascontiguousarray(np.asarray(y_real, dtype="int64"))):
+        digest.update(repr(a.shape).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _fit_real_classifier(kind, x_real, y_real, epochs, batch_size, seed):
+    """Checked real data -> ``RealClassifier``."""
+    if kind == "cnn":
+        model, _ = train_classifier(x_real, y_real, epochs, batch_size=batch_size, seed=seed, verbose=0)
+    else:
+        model = _LogisticClassifier(x_real, y_real)
+    return RealClassifier(kind, model, _real_fingerprint(kind, x_real, y_real, epochs, batch_size, seed))
+
+
+def _checked_real_classifier(c_r, kind, x_real, y_real, epochs, batch_size, seed):
+    """C_r given to ``adversarial_accuracy_divergence``: fitted now (None) or checked against the data."""
+    if c_r is None:
+        return _fit_real_classifier(kind, x_real, y_real, epochs, batch_size, seed)
+    if not isinstance(c_r, RealClassifier):
+        raise ValueError(f"c_r must be a RealClassifier from real_classifier(...), got {type(c_r).__name__}.")
+    if c_r.kind != kind:
+        raise ValueError(f"c_r is a {c_r.kind!r} classifier but classifier={kind!r}.")
+    if c_r.fingerprint != _real_fingerprint(kind, x_real, y_real, epochs, batch_size, seed):
+        raise ValueError("c_r was fitted on other real data (x_real, y_real)"
+                         + (" or with other epochs, batch_size or seed" if kind == "cnn" else "")
+                         + ": fit it with real_classifier on the x_real and y_real given here.")
+    return c_r
+
+
+def _check_cnn_inputs(x_real, y_real, epochs):
+    _as_labels(y_real, len(np.asarray(x_real)), "y_real")
+    _check_int(epochs, "epochs")
+
+
+def _check_classifier_name(classifier):
+    if classifier not in ("logistic", "cnn"):
+        raise ValueError(f"classifier must be 'logistic' or 'cnn', got {classifier!r}.")
+
+
+def real_classifier(x_real, y_real, classifier="logistic", epochs=3, batch_size=128, seed=0):
+    """C_r of ``adversarial_accuracy_divergence``, trained once on the real labelled data
+    (``x_real``, ``y_real``), to score many models against the same real data: pass it as
+    ``c_r`` to ``adversarial_accuracy_divergence`` or ``adversarial_baseline`` with the same
+    ``x_real``, ``y_real``, ``classifier`` (and, for ``"cnn"``, the same ``epochs``,
+    ``batch_size`` and ``seed``), and the result is the one a refit gives, without the refit.
+    Given other real data or settings, those functions raise ValueError. Returns
+    ``RealClassifier``.
+    """
+    _check_classifier_name(classifier)
+    if classifier == "cnn":
+        _check_cnn_inputs(x_real, y_real, epochs)
+        return _fit_real_classifier("cnn", x_real, y_real, epochs, batch_size, seed)
+    xr = _as_samples(x_real, "x_real", min_rows=2)
+    yr = _as_labels(y_real, len(xr), "y_real", num_classes=_class_count([(y_real, "y_real")]))
+    return _fit_real_classifier("logistic", xr, yr, epochs, batch_size, seed)
+
+
 def adversarial_accuracy_divergence(x_real, y_real, x_fake, y_fake, x_val, y_val, classifier="logistic",
-                                    epochs=3, batch_size=128, seed=0, eps=PROB_FLOOR):
+                                    epochs=3, batch_size=128, seed=0, eps=PROB_FLOOR, c_r=None):
     """Adversarial accuracy and divergence (Yang et al. 2017, "LR-GAN: layered recursive
     generative adversarial networks for image generation"), training both classifiers.
 
@@ -742,25 +919,25 @@ def adversarial_accuracy_divergence(x_real, y_real, x_fake, y_fake, x_val, y_val
     pixel that is exactly 0 in real digits and 0.001 in generated ones (x -> 0.998 x + 0.001,
     a nearly perfect model) becomes a large z-score on which C_g's predictions for real
     images swing. ``"cnn"``: the course's MNIST classifier (``metrics.train_classifier``,
-    ``epochs``, ``batch_size``, ``seed``) on 28x28 images in [0, 1], K = 10. Returns
-    ``AdversarialScores``.
+    ``epochs``, ``batch_size``, ``seed``) on 28x28 images in [0, 1], K = 10. ``c_r``: None
+    (C_r is trained here) or C_r from ``real_classifier`` on the same real data and settings,
+    reused (scoring 12 models against the same real data then trains C_r once, not 12
+    times; the results are the same). Returns ``AdversarialScores``.
     """
+    _check_classifier_name(classifier)
     if classifier == "cnn":
         x_val_img = np.asarray(x_val)
-        _as_labels(y_real, len(np.asarray(x_real)), "y_real")
+        _check_cnn_inputs(x_real, y_real, epochs)
         if y_fake is not None:
             _as_labels(y_fake, len(np.asarray(x_fake)), "y_fake")
         y_val = _as_labels(y_val, len(x_val_img), "y_val")
-        _check_int(epochs, "epochs")
-        c_r, _ = train_classifier(x_real, y_real, epochs, batch_size=batch_size, seed=seed, verbose=0)
+        c_r = _checked_real_classifier(c_r, "cnn", x_real, y_real, epochs, batch_size, seed).model
         _, probs_r = classifier_outputs(c_r, x_val_img)
         if y_fake is None:
             y_fake = classifier_outputs(c_r, x_fake)[1].argmax(axis=1)
         c_g, _ = train_classifier(x_fake, y_fake, epochs, batch_size=batch_size, seed=seed, verbose=0)
         _, probs_g = classifier_outputs(c_g, x_val_img)
         return adversarial_scores(probs_r, probs_g, y_val, eps=eps)
-    if classifier != "logistic":
-        raise ValueError(f"classifier must be 'logistic' or 'cnn', got {classifier!r}.")
     xr = _as_samples(x_real, "x_real", min_rows=2)
     xf = _as_samples(x_fake, "x_fake", min_rows=2)
     xv = _as_samples(x_val, "x_val", min_rows=1)
@@ -770,14 +947,14 @@ def adversarial_accuracy_divergence(x_real, y_real, x_fake, y_fake, x_val, y_val
     k = _class_count(named)
     yr = _as_labels(y_real, len(xr), "y_real", num_classes=k)
     yv = _as_labels(y_val, len(xv), "y_val", num_classes=k)
-    c_r = _LogisticClassifier(xr, yr)
+    c_r = _checked_real_classifier(c_r, "logistic", xr, yr, epochs, batch_size, seed).model
     yf = c_r.predict(xf) if y_fake is None else _as_labels(y_fake, len(xf), "y_fake", num_classes=k)
     c_g = _LogisticClassifier(xf, yf)
     return adversarial_scores(c_r.probs(xv, k), c_g.probs(xv, k), yv, eps=eps)
 
 
 def adversarial_baseline(x_real, y_real, x_real_other, y_real_other, x_val, y_val, classifier="logistic",
-                         epochs=3, batch_size=128, seed=0, eps=PROB_FLOOR):
+                         epochs=3, batch_size=128, seed=0, eps=PROB_FLOOR, c_r=None):
     """The real-vs-real reference for ``adversarial_accuracy_divergence``: the same measure
     with a second sample of real labelled data (``x_real_other``, ``y_real_other``: another
     split of the training data, disjoint from ``x_real``) in place of the generated data.
@@ -787,7 +964,8 @@ def adversarial_baseline(x_real, y_real, x_real_other, y_real_other, x_val, y_va
     this one (e.g. 0.1 nats above the baseline), not against 0. For a like-for-like
     reference, give the second real sample as many examples as the generated sample has,
     and ``y_real_other=None`` if the generated data were labelled by C_r. Same arguments and
-    classifiers as ``adversarial_accuracy_divergence``. Returns ``AdversarialScores``.
+    classifiers as ``adversarial_accuracy_divergence`` (``c_r`` too). Returns
+    ``AdversarialScores``.
     """
     a, b = np.asarray(x_real), np.asarray(x_real_other)
     if a.shape == b.shape and np.array_equal(a, b):
@@ -795,7 +973,7 @@ def adversarial_baseline(x_real, y_real, x_real_other, y_real_other, x_val, y_va
                          "real data (another split), or C_g is C_r and the divergence is 0 by construction.")
     return adversarial_accuracy_divergence(x_real, y_real, x_real_other, y_real_other, x_val, y_val,
                                            classifier=classifier, epochs=epochs, batch_size=batch_size,
-                                           seed=seed, eps=eps)
+                                           seed=seed, eps=eps, c_r=c_r)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1011,7 +1189,9 @@ def boundary_distortion(x_real, y_real, x_fake, y_fake, x_test, y_test, classes=
     ``y_fake``); both are scored on real test examples of the two classes (``x_test``,
     ``y_test``). The generated examples need labels: in the paper they came from the
     generators themselves (one generator per class, or a conditional generator asked for
-    each class), and here too ``y_fake`` is the class each sample was generated for.
+    each class). Here ``y_fake`` is whatever labels the caller gives: the class each sample
+    was generated for, for a conditional model; 08b labels an unconditional model's images
+    by its MNIST classifier instead, a departure from the paper.
 
     A linear boundary moves only when the generated classes change asymmetrically: one
     class shifted toward the other, or shrunk or spread unlike the other, or the axis

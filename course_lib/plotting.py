@@ -734,10 +734,11 @@ def plot_precision_recall(points, kinds=None, title="Precision vs recall", k=Non
     markers = {"likelihood": "o", "adversarial": "s", "reference": "*"}
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
-    for name, (recall, precision) in points.items():
+    colours = plt.cm.tab20(np.arange(len(points)) % 20)          # more than 10 models: no colour twice
+    for colour, (name, (recall, precision)) in zip(colours, points.items()):
         kind = kinds.get(name, "other")
         ax.scatter(recall, precision, marker=markers.get(kind, "^"), s=90 if kind == "reference" else 60,
-                   label=f"{name} ({kind})")
+                   color=colour, label=f"{name} ({kind})")
     ax.set_xlabel("recall (share of real digits covered by the samples)")
     ax.set_ylabel("precision (share of samples that look real)")
     ax.set_xlim(-0.02, 1.02)

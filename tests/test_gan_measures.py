@@ -11,13 +11,16 @@ from scipy import special, stats
 
 from course_lib import gan
 
+from course_lib import gan_measures
 from course_lib.gan_measures import (
     GAM,
+    GLICKO_VOLATILITY_MAX,
     NRDS,
     AdversarialScores,
     BoundaryDistortion,
     GeometryScore,
     Glicko2Rating,
+    RealClassifier,
     SkillRatings,
     TournamentWinRate,
     adversarial_accuracy_divergence,
@@ -32,6 +35,7 @@ from course_lib.gan_measures import (
     glicko2_update,
     nrds,
     nrds_from_curves,
+    real_classifier,
     relative_living_times,
     rlt_from_intervals,
     tournament_outputs,
@@ -314,6 +318,9 @@ def test_skill_ratings_order_players_and_treat_equals_equally():
     assert g[2] > g[0] > g[3]
     assert ratings.discriminator_ratings[0] > ratings.discriminator_ratings[1]
     assert np.all(ratings.generator_rds < 350.0)                       # games shrink the uncertainty
+    # generator 2 won every match, discriminator 1 lost every one (generator 3 beat it)
+    np.testing.assert_array_equal(ratings.generator_perfect_record, [False, False, True, False])
+    np.testing.assert_array_equal(ratings.discriminator_perfect_record, [False, True])
     # the win rate orders the generators the same way
     rate = tournament_win_rate(d_real, d_fake).win_rate
     assert rate[2] > rate[0] == rate[1] > rate[3]
@@ -347,6 +354,103 @@ def test_one_period_skill_ratings_are_one_glicko2_update_each():
     assert expected_rd == pytest.approx(11.6, abs=0.05)
 
 
+def test_glicko2_of_extreme_rating_gaps_is_finite_and_exact():
+    # an upset against a player 68,500 points above: E ~ 1e-170, so v ~ 1e170 and Delta^2 ~
+    # 1e340 overflowed before. The exact update barely depends on the gap once E is tiny: the
+    # rating moves by phi*^2 g (s - E) ~ +15, as against a player rated 9,000 (E ~ 2e-19)
+    near = glicko2_update(1500, 50, 0.06, [9000], [30], [1])
+    far = glicko2_update(1500, 50, 0.06, [70000], [30], [1])
+    assert far.rating == pytest.approx(near.rating, abs=1e-6) and far.rating == pytest.approx(1514.95, abs=0.01)
+    assert far.rd == pytest.approx(near.rd, rel=1e-9) and far.volatility == pytest.approx(0.06, abs=1e-4)
+    # losing as expected to such a player, or any result once the information underflows to
+    # exactly 0 (a gap of 198,500 points: every E is 0 in float64), is a period without
+    # information: only the RD grows, as for a player who did not compete
+    idle_rd = 173.7178 * math.hypot(50 / 173.7178, 0.06)
+    for opponent, score in ((70000, 0), (200000, 1), (200000, 0)):
+        new = glicko2_update(1500, 50, 0.06, [opponent], [30], [score])
+        assert (new.rating, new.volatility) == (1500.0, 0.06) and new.rd == pytest.approx(idle_rd, rel=1e-12)
+    # the strong side of the same games: 1 - E ~ 1e-170 is not rounded to 0
+    strong = glicko2_update(70000, 30, 0.06, [1500], [50], [1])
+    assert strong.rating == 70000.0 and strong.rd > 30.0
+    # 2,000 surprising results against an opponent 6,000 points above: sigma' at its cap, finite
+    wild = glicko2_update(1500, 50, 0.06, [7500] * 2000, [30] * 2000, [1] * 2000)
+    assert wild.volatility == GLICKO_VOLATILITY_MAX == pytest.approx(350 / 173.7178)
+    assert all(math.isfinite(x) for x in wild)
+
+
+def near_certain_tournament(m, generator_1_wins):
+    """One discriminator sure of every real sample (0.999999); generator 0 never fools it
+    (1e-7), generator 1 fools it (0.999999) on the matches ``generator_1_wins``."""
+    d_real = np.full((1, m), 0.999999)
+    d_fake = np.stack([np.full((1, m), 1e-7), np.where(generator_1_wins, 0.999999, 1e-7)[None]])
+    return d_real, d_fake
+
+
+def test_skill_ratings_of_near_certain_outputs_never_overflow():
+    # before: num_periods=4 of 200 matches overflowed in the 4th period (the simultaneous
+    # updates swung the ratings tens of thousands of points apart, then Delta^2 overflowed)
+    d_real, d_fake = near_certain_tournament(800, np.arange(800) % 3 == 0)
+    old = tournament_skill_ratings(d_real, d_fake, rule="fake", num_periods=4)
+    fields = [np.asarray(f, dtype=float) for f in old]
+    assert all(np.all(np.isfinite(f)) for f in fields)
+    assert np.all(old.generator_volatilities <= GLICKO_VOLATILITY_MAX)
+    # the default schedule (15 games per player per period on average, here 11 matches per
+    # pair): generator 1 wins a third of its matches, so it sits ~120 points below the
+    # discriminator (logit(1/3) = -0.69 on Glicko-2's scale); generator 0 never wins: lowest,
+    # flagged, its rating a bound
+    new = tournament_skill_ratings(d_real, d_fake, rule="fake")
+    assert new.generator_ratings[0] < new.generator_ratings[1] < new.discriminator_ratings[0]
+    gap = new.discriminator_ratings[0] - new.generator_ratings[1]
+    assert gap == pytest.approx(173.7178 * math.log(2), abs=2 * new.generator_rds[1])
+    np.testing.assert_array_equal(new.generator_perfect_record, [True, False])
+    np.testing.assert_array_equal(new.discriminator_perfect_record, [False])
+    assert np.all(new.generator_volatilities < 0.07) and np.all(new.discriminator_volatilities < 0.07)
+
+
+def test_skill_ratings_of_the_always_losing_generator_toy():
+    # one discriminator; generator 0 always loses, generator 1 wins every other match;
+    # 10,000 matches (before, the default 5 periods of 2,000 swung the ratings apart until
+    # Delta^2 overflowed in the 5th period)
+    d_real, d_fake = near_certain_tournament(10_000, np.arange(10_000) % 2 == 0)
+    new = tournament_skill_ratings(d_real, d_fake, rule="fake")
+    g, d = new.generator_ratings, new.discriminator_ratings[0]
+    assert g[0] < g[1] and abs(g[1] - d) < 2 * new.generator_rds[1]     # an even record: level with D
+    assert new.generator_rds[0] > 3 * new.generator_rds[1]              # the perfect loser's games carry no information
+    assert new.generator_perfect_record.tolist() == [True, False]
+    # the volatility stays near its start, 0.06: below 0.07 here, and never above the cap
+    assert np.all(new.generator_volatilities < 0.07) and new.discriminator_volatilities[0] < 0.07
+    # the old schedule still overshoots (periods of 2,000 games), but stays finite and capped
+    old = tournament_skill_ratings(d_real, d_fake, rule="fake", num_periods=5)
+    assert all(np.all(np.isfinite(np.asarray(f, dtype=float))) for f in old)
+    assert np.all(np.r_[old.generator_volatilities, old.discriminator_volatilities] <= GLICKO_VOLATILITY_MAX)
+    assert old.generator_ratings[0] < old.generator_ratings[1]
+
+
+def test_default_periods_are_bounded_and_rotated_per_pair():
+    # one pair: games_per_period=10 is 4 periods of 10 matches, the same as num_periods=4
+    rng = np.random.default_rng(5)
+    d_real, d_fake = rng.uniform(size=(1, 40)), rng.uniform(size=(1, 1, 40))
+    by_size = tournament_skill_ratings(d_real, d_fake, games_per_period=10)
+    by_count = tournament_skill_ratings(d_real, d_fake, num_periods=4)
+    for a, b in zip(by_size, by_count):
+        np.testing.assert_array_equal(a, b)
+    # rule "both": a discriminator that rejects a real sample loses that match to every
+    # generator. Cut into small periods of the same matches for all (num_periods), its results
+    # swing together and Glicko-2 reads that as volatility; rotated per pair (the default),
+    # they do not, and the ratings order the generators by win rate
+    m, n_gen = 2000, 10
+    d_real = np.where(rng.uniform(size=(1, m)) < 0.3, 0.1, 0.9)
+    fool = np.linspace(0.05, 0.5, n_gen)[:, None, None]
+    d_fake = np.where(rng.uniform(size=(n_gen, 1, m)) < fool, 0.9, 0.1)
+    rotated = tournament_skill_ratings(d_real, d_fake)                  # 8 matches per pair and period
+    same = tournament_skill_ratings(d_real, d_fake, num_periods=m // 8)
+    assert rotated.discriminator_volatilities[0] < 0.07 < 0.3 < same.discriminator_volatilities[0]
+    rate = tournament_win_rate(d_real, d_fake).win_rate
+    assert stats.spearmanr(rate, rotated.generator_ratings)[0] > 0.9
+    # the added fields have defaults: the four-field SkillRatings still builds
+    assert SkillRatings(*rotated[:4]).generator_perfect_record is None
+
+
 def test_tournament_and_glicko2_inputs_are_validated():
     d_real, d_fake = np.full((2, 3), 0.9), np.full((1, 2, 3), 0.1)
     with pytest.raises(ValueError, match=r"d_fake must have shape \(n_generators, 2, 3\)"):
@@ -359,6 +463,10 @@ def test_tournament_and_glicko2_inputs_are_validated():
         tournament_skill_ratings(d_real, d_fake, num_periods=4)
     with pytest.raises(ValueError, match="num_periods"):
         tournament_skill_ratings(d_real, d_fake, num_periods=2.0)
+    with pytest.raises(ValueError, match="games_per_period must be an integer >= 1"):
+        tournament_skill_ratings(d_real, d_fake, games_per_period=0)
+    with pytest.raises(ValueError, match="not both"):
+        tournament_skill_ratings(d_real, d_fake, num_periods=2, games_per_period=10)
     with pytest.raises(ValueError, match="one match per real sample: generated"):
         tournament_outputs([step_discriminator(0.0)], np.zeros((3, 1)), [np.zeros((2, 1))], from_logits=False)
     with pytest.raises(ValueError, match="discriminators must be a non-empty list"):
@@ -537,6 +645,37 @@ def test_adversarial_logistic_path_ignores_a_constant_offset_on_constant_feature
     assert result.real_accuracy == pytest.approx(Phi(1.5), abs=0.015)
     assert result.accuracy == pytest.approx(result.real_accuracy, abs=0.005)
     assert result.divergence < 0.01
+
+
+def test_adversarial_real_classifier_is_fitted_once_and_reused(monkeypatch):
+    x_real, y_real = two_gaussian_classes(2000, seed=0)
+    x_val, y_val = two_gaussian_classes(1000, seed=1)
+    x_fake, y_fake = two_gaussian_classes(500, seed=2, separation=2.0)
+    refit = [adversarial_accuracy_divergence(x_real, y_real, x_fake, y_fake, x_val, y_val),
+             adversarial_accuracy_divergence(x_real, y_real, x_fake, None, x_val, y_val),
+             adversarial_baseline(x_real, y_real, x_fake, y_fake, x_val, y_val)]
+    c_r = real_classifier(x_real, y_real)
+    assert isinstance(c_r, RealClassifier) and c_r.kind == "logistic"
+    fits = []
+    original = gan_measures._LogisticClassifier.__init__
+    monkeypatch.setattr(gan_measures._LogisticClassifier, "__init__",
+                        lambda self, x, y: fits.append(len(x)) or original(self, x, y))
+    reused = [adversarial_accuracy_divergence(x_real, y_real, x_fake, y_fake, x_val, y_val, c_r=c_r),
+              adversarial_accuracy_divergence(x_real, y_real, x_fake, None, x_val, y_val, c_r=c_r),
+              adversarial_baseline(x_real, y_real, x_fake, y_fake, x_val, y_val, c_r=c_r)]
+    assert reused == refit                                             # the same floats, to the bit
+    assert fits == [500, 500, 500]                                     # only C_g is trained
+    # C_r of other real data, or of the other kind, is refused
+    with pytest.raises(ValueError, match="c_r was fitted on other real data"):
+        adversarial_accuracy_divergence(x_real[:-1], y_real[:-1], x_fake, y_fake, x_val, y_val, c_r=c_r)
+    with pytest.raises(ValueError, match="c_r was fitted on other real data"):
+        adversarial_accuracy_divergence(x_real, 1 - y_real, x_fake, y_fake, x_val, y_val, c_r=c_r)
+    with pytest.raises(ValueError, match="c_r is a 'logistic' classifier but classifier='cnn'"):
+        adversarial_accuracy_divergence(x_real, y_real, x_fake, y_fake, x_val, y_val, classifier="cnn", c_r=c_r)
+    with pytest.raises(ValueError, match="c_r must be a RealClassifier"):
+        adversarial_accuracy_divergence(x_real, y_real, x_fake, y_fake, x_val, y_val, c_r=c_r.model)
+    with pytest.raises(ValueError, match="classifier must be 'logistic' or 'cnn'"):
+        real_classifier(x_real, y_real, classifier="forest")
 
 
 def test_adversarial_accuracy_with_the_course_cnn_matches_for_a_copy():

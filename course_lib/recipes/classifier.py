@@ -45,7 +45,7 @@ def specs(register, tiny=False):
         return "mean -log p(true label | x), 500 fixed test digits", float(
             -np.log(probs[np.arange(len(idx)), d["y_test"][idx]] + 1e-12).mean())
 
-    register(Spec("classifier", ("08a_evaluation",),
+    register(Spec("classifier", ("08a_evaluation", "08b_evaluation"),
                   "the course's MNIST classifier (metrics.build_classifier): reads every generated digit",
                   epochs, 3, {"batch_size": batch, "peak_lr": lr, "schedule": "cosine to 5%",
                               "train images": "55,000 (the validation split held out)"},
