@@ -109,13 +109,14 @@ lab: install ## Start Jupyter Lab on the notebooks (LAB_ARGS=... for more argume
 # that neither core waits for a phase to end. The targets unit, nbval and nbval-present run each part alone.
 # Notebooks joined by commas form a chain: one kernel runs them one after the other, from a
 # cleared namespace each, so that the kernel start and TensorFlow import (about 4-6 s) are paid
-# once per chain. Chains and files go longest first (seconds measured in one `make test`,
+# once per chain (08a after 08b also reuses its samples: evaluation.course_samples keeps the draws of the
+# process). Chains and files go longest first (seconds measured in one `make test`,
 # 2026-12-07, `--durations=0` summed per file), so that neither core ends idle while the other
 # finishes a long one. A notebook named nowhere here runs alone, after these.
 NBVAL_PRESENT_DIR := $(BUILD)/nbval-present
 comma := ,
-TEST_ORDER := notebooks/08b_evaluation.ipynb,notebooks/06e_gated_pixelcnn.ipynb,notebooks/09_flows.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
-	notebooks/10b_diffusion_mnist.ipynb,notebooks/10_diffusion.ipynb,notebooks/08a_evaluation.ipynb,notebooks/11b_flow_matching.ipynb,notebooks/11a_guidance.ipynb \
+TEST_ORDER := notebooks/08b_evaluation.ipynb,notebooks/08a_evaluation.ipynb,notebooks/06e_gated_pixelcnn.ipynb,notebooks/09_flows.ipynb \
+	notebooks/10b_diffusion_mnist.ipynb,notebooks/10_diffusion.ipynb,notebooks/11b_flow_matching.ipynb,notebooks/11a_guidance.ipynb,notebooks/01_likelihood.ipynb,notebooks/02_kl_divergence.ipynb \
 	notebooks/07b_wgan.ipynb,notebooks/07_gan.ipynb \
 	notebooks/04a_vae.ipynb,notebooks/03_autoencoders.ipynb,notebooks/05_cvae.ipynb,notebooks/04b_vae_likelihood.ipynb \
 	notebooks/06b_pixelcnn_conditional.ipynb,notebooks/06a_pixelcnn.ipynb,notebooks/06c_pixelrnn.ipynb,notebooks/06d_likelihood_ood.ipynb \

@@ -402,6 +402,11 @@ def _train(spec, max_minutes, fresh, directory, log):
             raise CheckpointError(f"{name}: DEVICES={strategy.num_replicas_in_sync} trains only the checkpoints whose "
                                   f"training step is made for several replicas ({ready}); "
                                   f"{name} is not one yet: train it without DEVICES.")
+        if spec.settings.get("batch_size") is not None:           # a tf.data pipeline is not checked by fit
+            try:
+                distribute.check_batch_splits(spec.settings["batch_size"], strategy.num_replicas_in_sync)
+            except ValueError as err:
+                raise CheckpointError(f"{name}: {err}") from None
         log(f"[{name}] data-parallel on {strategy.num_replicas_in_sync} replicas: "
             f"{', '.join(strategy.extended.worker_devices)}")
     state = {"epochs_done": 0, "images_seen": 0, "train_seconds": 0.0, "curve": [], "log": []}

@@ -18,7 +18,7 @@ With one device (no strategy) ``replicas()`` is 1 and every step is what it was.
 
 import os
 
-# The recipes whose model's train_step is made for several replicas (GAN, WGANGP, Diffusion and
+# The recipes whose model's train_step is made for several replicas (VAE, GAN, WGANGP, Diffusion and
 # ConditionalDiffusion, FlowMatching, the flows; tests/test_distribute.py) and whose training goes
 # through it (the toy GANs of 07 train in loops of their own): `make checkpoints DEVICES=2` refuses the others.
 DATA_PARALLEL = {"dcgan", "cgan", "wgan_mnist", "diffusion_mnist", "flow_mnist", "glow_mnist",
@@ -42,6 +42,16 @@ def in_replica_step():
     called eagerly inside ``strategy.scope()``)."""
     ctx = _tf().distribute.get_replica_context()
     return ctx is not None and ctx.num_replicas_in_sync > 1
+
+
+def check_batch_splits(batch_size, replicas_, name="batch_size"):
+    """``batch_size`` itself if it splits evenly over ``replicas_`` devices; else ValueError. An uneven
+    split gives the replicas shares of different sizes that ``replica_loss`` would weigh alike, and
+    rows cut from draws of different sizes: not the step one device takes."""
+    if not isinstance(batch_size, int) or batch_size < 1 or batch_size % replicas_:
+        raise ValueError(f"{name} {batch_size!r} does not split evenly over {replicas_} devices: choose DEVICES "
+                         f"among the divisors of {batch_size!r}.")
+    return batch_size
 
 
 def replica_loss(loss):

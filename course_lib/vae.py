@@ -36,8 +36,9 @@ def sample_z(args, seed=None):
     ``log_sigma`` is the log-variance, so exp(log_sigma / 2) is the standard deviation.
     The randomness enters only through ``eps``: gradients flow to ``mu`` and ``log_sigma``.
     ``seed``: a ``keras.random.SeedGenerator`` (the VAE passes its own). On several replicas
-    (``course_lib.distribute``) eps is drawn for the global batch and each replica takes its rows,
-    so that they do not all draw the same noise; on one device that is the plain draw.
+    (``course_lib.distribute``) every replica draws the same eps for the whole global batch and
+    keeps the rows of its own images: no two replicas use the same noise, and together they use
+    the noise one device would draw. On one device eps is one draw of the batch's shape.
     """
     mu, log_sigma = args
     n = ops.shape(mu)[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import distribute
+from course_lib import checkpoints as C, distribute
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,3 +177,11 @@ def test_one_device_is_the_default_and_bad_device_counts_are_refused():
     for bad in ("two", "-1", 0):
         with pytest.raises(ValueError, match="devices"):
             distribute.strategy(bad)
+
+
+def test_a_recipe_batch_must_split_evenly_over_the_devices():
+    assert distribute.check_batch_splits(100, 2) == 100 and distribute.check_batch_splits(100, 5) == 100
+    for size, devices in ((100, 3), (128, 3), (0, 2), (12.0, 2)):
+        with pytest.raises(ValueError, match="split evenly"):
+            distribute.check_batch_splits(size, devices)
+    assert all("batch_size" in C.SPECS[name].settings for name in distribute.DATA_PARALLEL)   # each is checked
