@@ -63,10 +63,13 @@ def replica_loss(loss):
 
 def replica_rows(global_values, n):
     """This replica's ``n`` rows of ``global_values`` (drawn alike on every replica): replica k takes
-    rows k*n .. (k+1)*n - 1, the rows of the global batch the strategy gave it."""
+    rows k*n .. (k+1)*n - 1, the rows of the global batch the strategy gave it. Outside a replica's step
+    (a model called in the strategy's scope, e.g. to build it) the first n rows."""
     tf = _tf()
     if replicas() == 1:
         return global_values
+    if not in_replica_step():          # a call outside fit's replica steps (a model built in the scope): the first rows
+        return global_values[:n]
     k = tf.distribute.get_replica_context().replica_id_in_sync_group
     return global_values[k * n:(k + 1) * n]
 

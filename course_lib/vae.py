@@ -23,7 +23,7 @@ from keras import layers, ops
 
 from course_lib.checks import CheckedFit, check_labels, check_number, concrete, positive_int  # noqa: F401
 # (check_labels: also vae.check_labels)
-from course_lib.distribute import in_replica_step, replica_loss, replica_rows, replicas
+from course_lib.distribute import replica_loss, replica_rows, replicas
 from course_lib.divergences import kl_to_standard_normal
 
 RECONSTRUCTIONS = ("mse", "bce")
@@ -42,10 +42,8 @@ def sample_z(args, seed=None):
     """
     mu, log_sigma = args
     n = ops.shape(mu)[0]
-    r = replicas() if in_replica_step() else 1      # outside fit's replica steps (e.g. building it): one draw
-    eps = keras.random.normal(shape=(n * r,) + tuple(ops.shape(mu)[1:]), mean=0.0, stddev=1.0, seed=seed)
-    if r > 1:
-        eps = replica_rows(eps, n)                  # this replica's rows of the global batch's draw
+    eps = replica_rows(keras.random.normal(shape=(n * replicas(),) + tuple(ops.shape(mu)[1:]), mean=0.0,
+                                           stddev=1.0, seed=seed), n)      # this replica's rows of the global draw
     return mu + ops.exp(log_sigma / 2) * eps
 
 
